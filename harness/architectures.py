@@ -1,0 +1,173 @@
+"""Architecture switches: one frozen dataclass, the two presets, parsing and validation.
+
+The suite under study reads a `Switches` once (from `--arch`/`--switch` or the environment)
+and passes it down: engine factory -> isolation fixture -> `create_app` -> overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from itertools import product
+from typing import Literal, get_args
+
+from harness.errors import HarnessError
+
+Storage = Literal["disk", "memory"]
+Isolation = Literal["recreate", "rollback"]
+ReferenceData = Literal["per_test", "per_session"]
+SessionWiring = Literal["own", "injected"]
+PasswordHashCost = Literal["test", "production"]
+
+ARCH_ENV = "QUIZ_ARCH"
+SWITCHES_ENV = "QUIZ_SWITCHES"
+
+
+@dataclass(frozen=True)
+class Switches:
+    """Independent switches of the test architecture.
+
+    storage:        disk = SQLite file; memory = SQLite :memory: on one shared connection.
+    isolation:      recreate = drop and create tables around every test;
+                    rollback = the test runs inside an outer transaction that is rolled back.
+    reference_data: per_test = roles, difficulty levels and time periods seeded for each test;
+                    per_session = seeded once and never reset.
+    session_wiring: own = JWT helpers and middlewares open their own sessions (the seed's
+                    Phase 1); injected = they use the session the test architecture provides.
+    password_hash:  argon2 cost; both presets use `test` so the headline is about architecture.
+    """
+
+    storage: Storage = "memory"
+    isolation: Isolation = "rollback"
+    reference_data: ReferenceData = "per_session"
+    session_wiring: SessionWiring = "injected"
+    password_hash: PasswordHashCost = "test"
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            allowed = SWITCH_VALUES[field.name]
+            value = getattr(self, field.name)
+            if value not in allowed:
+                raise HarnessError(
+                    f"unknown value {value!r} for switch {field.name!r}; choose one of {', '.join(allowed)}"
+                )
+        reason = refusal_reason(self)
+        if reason:
+            raise HarnessError(f"refused combination {self.spec()}: {reason}")
+
+    @property
+    def slug(self) -> str:
+        """Stable, file-name safe identifier: the values in field order."""
+        return "-".join(str(getattr(self, f.name)) for f in fields(self))
+
+    @property
+    def label(self) -> str:
+        """The preset name when it matches one, else the nearest preset plus its overrides."""
+        for name, preset in PRESETS.items():
+            if preset == self:
+                return name
+        base = min(PRESETS, key=lambda n: len(_differences(PRESETS[n], self)))
+        return base + "+" + ",".join(f"{k}={v}" for k, v in _differences(PRESETS[base], self).items())
+
+    def spec(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Switches:
+        return cls(**json.loads(text))
+
+    def pytest_args(self) -> list[str]:
+        """Command-line arguments that select exactly these switches in the suite under study."""
+        base, _, overrides = self.label.partition("+")
+        args = ["--arch", base]
+        for assignment in filter(None, overrides.split(",")):
+            args += ["--switch", assignment]
+        return args
+
+
+_TYPES = {
+    "storage": Storage,
+    "isolation": Isolation,
+    "reference_data": ReferenceData,
+    "session_wiring": SessionWiring,
+    "password_hash": PasswordHashCost,
+}
+
+SWITCH_VALUES: dict[str, tuple[str, ...]] = {name: get_args(t) for name, t in _TYPES.items()}
+
+
+def refusal_reason(switches: Switches) -> str | None:
+    """Why a combination cannot run the suite, or None when it can."""
+    if switches.isolation == "rollback" and switches.session_wiring == "own":
+        return (
+            "sessions opened by the code under test live outside the test's outer transaction, "
+            "so they cannot see its data and rollback cannot undo their writes "
+            "(the seed's known limitation); use session_wiring=injected or isolation=recreate"
+        )
+    return None
+
+
+def _differences(a: Switches, b: Switches) -> dict[str, str]:
+    return {f.name: getattr(b, f.name) for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)}
+
+
+BASELINE = Switches(storage="disk", isolation="recreate", reference_data="per_test", session_wiring="own")
+TRANSACTIONAL = Switches()
+PRESETS: dict[str, Switches] = {"baseline": BASELINE, "transactional": TRANSACTIONAL}
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Parse one `name=value` override."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip().replace("-", "_"), value.strip()
+    if not sep or not name or not value:
+        raise HarnessError(f"bad switch {text!r}: expected name=value, e.g. storage=disk")
+    if name not in SWITCH_VALUES:
+        raise HarnessError(f"unknown switch {name!r}; switches are: {', '.join(SWITCH_VALUES)}")
+    return name, value
+
+
+def resolve(arch: str = "transactional", overrides: Iterable[str] | Mapping[str, str] = ()) -> Switches:
+    """A preset by name with single switches overridden ("storage=disk" or a mapping)."""
+    if arch not in PRESETS:
+        raise HarnessError(f"unknown architecture {arch!r}; choose one of {', '.join(PRESETS)}")
+    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_assignment, overrides)
+    changes = {}
+    for name, value in items:
+        name, value = parse_assignment(f"{name}={value}")
+        changes[name] = value
+    return replace(PRESETS[arch], **changes)
+
+
+def parse_spec(spec: str) -> Switches:
+    """Parse `baseline`, `transactional`, or `PRESET+name=value,name=value` (the `label` format)."""
+    arch, _, rest = spec.strip().partition("+")
+    return resolve(arch, [part for part in rest.split(",") if part.strip()])
+
+
+def from_options(
+    arch: str | None = None, overrides: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> Switches:
+    """The suite's switches: `--arch` else QUIZ_ARCH else transactional, then QUIZ_SWITCHES
+    (comma-separated name=value), then `--switch` overrides (the last one wins)."""
+    environ = os.environ if environ is None else environ
+    from_env = [part for part in environ.get(SWITCHES_ENV, "").split(",") if part.strip()]
+    return resolve(arch or environ.get(ARCH_ENV) or "transactional", [*from_env, *overrides])
+
+
+def all_combinations() -> Iterator[tuple[dict[str, str], str | None]]:
+    """Every assignment of the switches with its refusal reason (None = runs the suite)."""
+    names = list(SWITCH_VALUES)
+    for values in product(*SWITCH_VALUES.values()):
+        assignment = dict(zip(names, values))
+        try:
+            Switches(**assignment)
+        except HarnessError as refused:
+            yield assignment, str(refused).split(": ", 1)[1]
+        else:
+            yield assignment, None

@@ -1,0 +1,98 @@
+"""Dependencies: the request session (the one override point), auth sessions and the caller.
+
+`session_wiring` decides where the JWT helpers get their session: "injected" passes the request's
+session (which a test architecture overrides), "own" opens a fresh one from the app's factory, as
+the seed's Phase 1 code did with `next(get_db())`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from harness.quiz.database import open_session
+from harness.quiz.models import User
+from harness.quiz.settings import Settings
+from harness.quiz.tokens import Principal
+
+T = TypeVar("T")
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with open_session(request.app.state.session_factory) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@contextmanager
+def auth_session(request: Request, db: Session) -> Iterator[Session]:
+    """The session the JWT helpers use for this request, according to the app's wiring."""
+    if request.app.state.session_wiring == "own":
+        with open_session(request.app.state.session_factory) as own:
+            yield own
+    else:
+        yield db
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise unauthorized("not authenticated")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: PrincipalDep, db: SessionDep) -> User:
+    user = db.get(User, principal.user_id)
+    if user is None or not user.is_active:
+        raise unauthorized("unknown or inactive user")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def commit_or_conflict(db: Session, conflict: str) -> None:
+    """Commit, turning a constraint violation into a 409 and leaving the session usable."""
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        db.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=conflict) from exc
+
+
+def get_or_404(db: Session, model: type[T], identifier: int) -> T:
+    found = db.get(model, identifier)
+    if found is None:
+        kind = model.__tablename__.removesuffix("s").replace("_", " ")  # type: ignore[attr-defined]
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{kind} {identifier} not found")
+    return found
+
+
+def get_or_422(db: Session, model: type[T], identifier: int) -> T:
+    """A row referenced from a request body: a missing one makes the body invalid."""
+    found = db.get(model, identifier)
+    if found is None:
+        kind = model.__tablename__.removesuffix("s").replace("_", " ")  # type: ignore[attr-defined]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{kind} {identifier} does not exist")
+    return found

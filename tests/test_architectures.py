@@ -1,0 +1,77 @@
+"""The switches dataclass: presets, parsing, validation, refusal."""
+
+import json
+
+import pytest
+
+from harness import architectures
+from harness.architectures import BASELINE, TRANSACTIONAL, Switches
+from harness.errors import HarnessError
+
+
+def test_presets_are_the_documented_switch_values():
+    assert BASELINE == Switches(storage="disk", isolation="recreate", reference_data="per_test", session_wiring="own", password_hash="test")
+    assert TRANSACTIONAL == Switches(storage="memory", isolation="rollback", reference_data="per_session", session_wiring="injected", password_hash="test")
+
+
+def test_label_names_preset_or_overrides():
+    assert BASELINE.label == "baseline"
+    assert architectures.resolve("transactional", ["storage=disk"]).label == "transactional+storage=disk"
+
+
+@pytest.mark.parametrize("spec", ["baseline", "transactional", "transactional+storage=disk", "baseline+storage=memory,password_hash=production"])
+def test_label_round_trips_through_parse_spec(spec):
+    switches = architectures.parse_spec(spec)
+    assert switches.label == spec
+    assert architectures.parse_spec(switches.label) == switches
+
+
+def test_slug_is_stable_and_file_safe():
+    assert BASELINE.slug == "disk-recreate-per_test-own-test"
+    assert all(ch.isalnum() or ch in "-_" for ch in TRANSACTIONAL.slug)
+
+
+def test_json_round_trip():
+    switches = architectures.resolve("baseline", {"storage": "memory"})
+    assert Switches.from_json(switches.to_json()) == switches
+    assert json.loads(switches.to_json())["storage"] == "memory"
+
+
+def test_pytest_args_select_the_same_switches():
+    switches = architectures.resolve("baseline", ["storage=memory"])
+    args = switches.pytest_args()
+    assert args == ["--arch", "baseline", "--switch", "storage=memory"]
+
+
+@pytest.mark.parametrize(
+    ("arch", "overrides", "message"),
+    [
+        ("nonsense", [], "unknown architecture 'nonsense'"),
+        ("baseline", ["storage=floppy"], "unknown value 'floppy' for switch 'storage'"),
+        ("baseline", ["colour=red"], "unknown switch 'colour'"),
+        ("baseline", ["storage"], "expected name=value"),
+    ],
+)
+def test_bad_input_is_one_clear_error(arch, overrides, message):
+    with pytest.raises(HarnessError, match=message):
+        architectures.resolve(arch, overrides)
+
+
+def test_rollback_with_own_sessions_is_refused_with_reason():
+    with pytest.raises(HarnessError, match="refused combination .*seed's known limitation"):
+        architectures.resolve("transactional", ["session_wiring=own"])
+
+
+def test_combinations_enumerated_with_reasons():
+    combos = list(architectures.all_combinations())
+    assert len(combos) == 32
+    refused = [assignment for assignment, reason in combos if reason]
+    assert len(refused) == 8
+    assert all(a["isolation"] == "rollback" and a["session_wiring"] == "own" for a in refused)
+
+
+def test_options_override_environment():
+    env = {"QUIZ_ARCH": "baseline", "QUIZ_SWITCHES": "storage=memory,password_hash=production"}
+    assert architectures.from_options(None, [], env) == architectures.resolve("baseline", ["storage=memory", "password_hash=production"])
+    assert architectures.from_options("transactional", ["storage=disk"], env).storage == "disk"
+    assert architectures.from_options(None, [], {}) == TRANSACTIONAL
