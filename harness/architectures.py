@@ -16,10 +16,11 @@ from typing import Literal, get_args
 from harness.errors import HarnessError
 
 Storage = Literal["disk", "memory"]
-Isolation = Literal["recreate", "rollback"]
+Isolation = Literal["recreate", "rollback", "none"]
 ReferenceData = Literal["per_test", "per_session"]
 SessionWiring = Literal["own", "injected"]
 PasswordHashCost = Literal["test", "production"]
+Client = Literal["testclient", "httpx"]
 
 ARCH_ENV = "QUIZ_ARCH"
 SWITCHES_ENV = "QUIZ_SWITCHES"
@@ -31,12 +32,20 @@ class Switches:
 
     storage:        disk = SQLite file; memory = SQLite :memory: on one shared connection.
     isolation:      recreate = drop and create tables around every test;
-                    rollback = the test runs inside an outer transaction that is rolled back.
+                    rollback = the test runs inside an outer transaction that is rolled back;
+                    none = nothing is reset (the floor: one test per process, data already there).
     reference_data: per_test = roles, difficulty levels and time periods seeded for each test;
                     per_session = seeded once and never reset.
     session_wiring: own = JWT helpers and middlewares open their own sessions (the seed's
                     Phase 1); injected = they use the session the test architecture provides.
     password_hash:  argon2 cost; both presets use `test` so the headline is about architecture.
+    client:         testclient = Starlette's TestClient (app in a portal thread);
+                    httpx = httpx.AsyncClient over ASGITransport (app on the test's event loop).
+
+    Scale knobs (integers, for the scaling sweep; defaults leave the suite as written):
+    extra_tables:    synthetic tables added to the schema (recreate drops and creates them too).
+    reference_rows:  rows of a synthetic reference table, seeded like the other reference data.
+    copies:          every test runs this many times (parametrized copies).
     """
 
     storage: Storage = "memory"
@@ -44,15 +53,22 @@ class Switches:
     reference_data: ReferenceData = "per_session"
     session_wiring: SessionWiring = "injected"
     password_hash: PasswordHashCost = "test"
+    client: Client = "testclient"
+    extra_tables: int = 0
+    reference_rows: int = 0
+    copies: int = 1
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            allowed = SWITCH_VALUES[field.name]
-            value = getattr(self, field.name)
+        for name, allowed in SWITCH_VALUES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise HarnessError(
-                    f"unknown value {value!r} for switch {field.name!r}; choose one of {', '.join(allowed)}"
+                    f"unknown value {value!r} for switch {name!r}; choose one of {', '.join(allowed)}"
                 )
+        for name, (low, high) in SCALE_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise HarnessError(f"scale knob {name!r} must be an integer from {low} to {high}, got {value!r}")
         reason = refusal_reason(self)
         if reason:
             raise HarnessError(f"refused combination {self.spec()}: {reason}")
@@ -96,9 +112,15 @@ _TYPES = {
     "reference_data": ReferenceData,
     "session_wiring": SessionWiring,
     "password_hash": PasswordHashCost,
+    "client": Client,
 }
 
 SWITCH_VALUES: dict[str, tuple[str, ...]] = {name: get_args(t) for name, t in _TYPES.items()}
+SCALE_RANGES: dict[str, tuple[int, int]] = {"extra_tables": (0, 500), "reference_rows": (0, 100_000), "copies": (1, 100)}
+SINGLE_TEST_REASON = (
+    "isolation=none resets nothing between tests, so it measures the floor one test per process; "
+    "select exactly one test"
+)
 
 
 def refusal_reason(switches: Switches) -> str | None:
@@ -121,14 +143,20 @@ TRANSACTIONAL = Switches()
 PRESETS: dict[str, Switches] = {"baseline": BASELINE, "transactional": TRANSACTIONAL}
 
 
-def parse_assignment(text: str) -> tuple[str, str]:
+def parse_assignment(text: str) -> tuple[str, str | int]:
     """Parse one `name=value` override."""
     name, sep, value = text.partition("=")
     name, value = name.strip().replace("-", "_"), value.strip()
     if not sep or not name or not value:
         raise HarnessError(f"bad switch {text!r}: expected name=value, e.g. storage=disk")
+    if name in SCALE_RANGES:
+        try:
+            return name, int(value)
+        except ValueError:
+            raise HarnessError(f"scale knob {name!r} must be an integer, got {value!r}") from None
     if name not in SWITCH_VALUES:
-        raise HarnessError(f"unknown switch {name!r}; switches are: {', '.join(SWITCH_VALUES)}")
+        known = [*SWITCH_VALUES, *SCALE_RANGES]
+        raise HarnessError(f"unknown switch {name!r}; switches are: {', '.join(known)}")
     return name, value
 
 
@@ -136,12 +164,8 @@ def resolve(arch: str = "transactional", overrides: Iterable[str] | Mapping[str,
     """A preset by name with single switches overridden ("storage=disk" or a mapping)."""
     if arch not in PRESETS:
         raise HarnessError(f"unknown architecture {arch!r}; choose one of {', '.join(PRESETS)}")
-    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_assignment, overrides)
-    changes = {}
-    for name, value in items:
-        name, value = parse_assignment(f"{name}={value}")
-        changes[name] = value
-    return replace(PRESETS[arch], **changes)
+    pairs = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, Mapping) else list(overrides)
+    return replace(PRESETS[arch], **dict(map(parse_assignment, pairs)))
 
 
 def parse_spec(spec: str) -> Switches:
@@ -161,7 +185,8 @@ def from_options(
 
 
 def all_combinations() -> Iterator[tuple[dict[str, str], str | None]]:
-    """Every assignment of the switches with its refusal reason (None = runs the suite)."""
+    """Every assignment of the (categorical) switches with its refusal reason (None = runs the
+    whole suite). isolation=none is refused for more than one test, when the suite is collected."""
     names = list(SWITCH_VALUES)
     for values in product(*SWITCH_VALUES.values()):
         assignment = dict(zip(names, values))
@@ -170,4 +195,4 @@ def all_combinations() -> Iterator[tuple[dict[str, str], str | None]]:
         except HarnessError as refused:
             yield assignment, str(refused).split(": ", 1)[1]
         else:
-            yield assignment, None
+            yield assignment, SINGLE_TEST_REASON if assignment["isolation"] == "none" else None

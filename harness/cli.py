@@ -3,7 +3,8 @@
 Each subcommand is registered by one `_register_*` function (see `SUBCOMMANDS`); its handler maps
 the parsed arguments to keyword arguments of a library function and prints that library's
 `format_*` lines. Every argument is validated by its `type=` parser. A HarnessError becomes one
-line `error: <message>` on stderr and exit status 2; an interrupted run exits with 130.
+line `error: <message>` on stderr and exit status 2; an interrupted run exits with 130; exit
+status 1 flags data that needs attention (an invalid measured repetition, a regression shown).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from harness import paths
 from harness.architectures import PRESETS, parse_assignment, parse_spec
 from harness.errors import HarnessError
 
+if TYPE_CHECKING:
+    from harness.dataset import RunData
+
 EXIT_OK = 0
-EXIT_INVALID_DATA = 1
+EXIT_FLAGGED = 1  # run: a measured repetition is invalid; check: a regression is shown
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 class _UsageError(Exception):
@@ -95,6 +97,13 @@ def run_identifier(text: str) -> str:
     return text
 
 
+def baseline_name(text: str) -> str:
+    # Baselines are files named like run directories: the same characters are safe.
+    if not paths.RUN_ID_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"bad baseline name {text!r}: use letters, digits, '.', '_' and '-'")
+    return text
+
+
 def with_switches(specs: Sequence[str], switches: Sequence[str]) -> list[str]:
     """Apply `--switch` overrides to every architecture spec."""
     if not switches:
@@ -122,16 +131,16 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
         "--switch", dest="switches", action="append", type=switch_assignment, default=[], metavar="NAME=VALUE",
         help="override one switch in every architecture, repeatable (e.g. storage=disk)",
     )
-    parser.add_argument("--repetitions", type=positive_int, help="measured blocks; each runs every architecture once (default 10)")
-    parser.add_argument("--warmup", type=non_negative_int, help="warm-up blocks run first and excluded from statistics (default 1)")
+    parser.add_argument("--repetitions", type=positive_int, metavar="N", help="measured blocks; each runs every architecture once (default 10)")
+    parser.add_argument("--warmup", type=non_negative_int, metavar="N", help="warm-up blocks run first and excluded from statistics (default 1)")
     parser.add_argument("-k", dest="keyword", metavar="EXPRESSION", help="pytest -k expression selecting tests")
     parser.add_argument("-m", dest="marker", metavar="MARKEXPR", help="pytest -m expression selecting tests")
-    parser.add_argument("--output-dir", type=Path, default=paths.RUNS, help=f"where runs are stored (default {paths.RUNS})")
+    parser.add_argument("--output-dir", type=Path, default=paths.RUNS, metavar="DIR", help=f"where runs are stored (default {paths.RUNS})")
     parser.add_argument("--run-id", type=run_identifier, help="name of the run directory (default: timestamp)")
     parser.add_argument("--seed", type=non_negative_int, help="seed of the random schedule")
     parser.add_argument("--schedule", choices=("abab", "random"), help="order within blocks: abab (fixed, default) or random (per block)")
     parser.add_argument("--resume", metavar="RUN_ID", type=run_identifier, help="continue an interrupted run from its stored schedule")
-    parser.add_argument("--suite", type=Path, help=f"the suite under study (default {paths.SUITE})")
+    parser.add_argument("--suite", type=Path, metavar="PATH", help=f"the suite under study (default {paths.SUITE})")
     parser.add_argument(
         "--pytest-arg", dest="pytest_args", action="append", metavar="ARG",
         help="extra argument for every pytest process, repeatable (write --pytest-arg=-x)",
@@ -143,14 +152,16 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle_run(args: argparse.Namespace) -> int:
-    from harness.runner import RunInterrupted, format_run_result, run_benchmark
-
     if args.resume and args.run_id and args.resume != args.run_id:
         raise HarnessError(f"--resume {args.resume} and --run-id {args.run_id} name different runs")
     variants = args.variants
     if args.switches:
         variants = with_switches(variants or list(PRESETS), args.switches)
+        for spec in variants:
+            parse_spec(spec)  # a refused combination fails here, before the heavy imports
     selection = {key: value for key, value in (("keyword", args.keyword), ("marker", args.marker)) if value}
+    from harness.runner import RunInterrupted, format_run_result, run_benchmark
+
     try:
         result = run_benchmark(
             variants=variants,
@@ -172,34 +183,210 @@ def _handle_run(args: argparse.Namespace) -> int:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_lines(format_run_result(result))
-    return EXIT_INVALID_DATA if result.invalid_measured_repetitions else EXIT_OK
+    return EXIT_FLAGGED if result.invalid_measured_repetitions else EXIT_OK
 
 
 # ---------------------------------------------------------------- compare / baseline / check
-# These call harness.stats and harness.tracking (another engineer's modules); until those
-# handlers are written they stay registered so `--help` lists them, and answer "not available yet".
 
 
-def _not_available(name: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        raise HarnessError(f"'{name}' is not available yet")
+def architecture_label(text: str) -> str:
+    """A variant as stored in the data: the label of an architecture spec."""
+    try:
+        return parse_spec(text).label
+    except HarnessError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
 
-    return handler
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def comparison_pair(variants: Sequence[str], *, baseline: str | None = None, candidate: str | None = None) -> tuple[str, str]:
+    """Which two variants of a run to compare: the presets when present, else the first two."""
+    if baseline is None:
+        baseline = "baseline" if "baseline" in variants else (variants[0] if variants else None)
+    if candidate is None:
+        others = [v for v in variants if v != baseline]
+        candidate = "transactional" if "transactional" in others else (others[0] if others else None)
+    if baseline is None or candidate is None or baseline == candidate:
+        raise HarnessError(f"need two different variants to compare; the run has: {', '.join(variants) or 'none'}")
+    for variant in (baseline, candidate):
+        if variant not in variants:
+            raise HarnessError(f"variant {variant!r} is not in the run; it has: {', '.join(variants)}")
+    return baseline, candidate
+
+
+def default_variant(variants: Sequence[str]) -> str:
+    """The variant a baseline tracks when none is named: transactional if measured, else the first."""
+    if not variants:
+        raise HarnessError("the run has no variants")
+    return "transactional" if "transactional" in variants else variants[0]
+
+
+def _add_run_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", dest="run_id", type=run_identifier, metavar="RUN_ID", help="run to use (default: the latest complete run)")
+    parser.add_argument("--runs-dir", type=Path, default=paths.RUNS, help=f"where runs are stored (default {paths.RUNS})")
+    parser.add_argument("--profile", help="without --run: the latest complete run recorded with this profile")
+
+
+def _load_chosen_run(args: argparse.Namespace) -> RunData:
+    from harness import dataset
+
+    return dataset.load_run(dataset.find_run(args.run_id, runs_dir=args.runs_dir, profile=args.profile))
+
+
+COMPARE_LEVELS = ("suite", "category", "test")
 
 
 def _register_compare(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("compare", help="compare the variants of a run (not available yet)")
-    parser.set_defaults(handler=_not_available("compare"))
+    parser = subparsers.add_parser(
+        "compare", help="compare two variants of a run: whole suite, categories, single tests",
+        description="Compare two variants of a recorded run (bootstrap intervals, Mann-Whitney tests).",
+    )
+    _add_run_choice(parser)
+    parser.add_argument("--baseline", type=architecture_label, metavar="VARIANT", help="reference variant (default baseline)")
+    parser.add_argument("--candidate", type=architecture_label, metavar="VARIANT", help="variant compared to it (default transactional)")
+    parser.add_argument("--level", dest="levels", action="append", choices=COMPARE_LEVELS, help="repeatable (default: all three)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--resamples", type=positive_int, help="bootstrap resamples (default: harness.stats')")
+    parser.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--limit", type=positive_int, help="show at most this many tests")
+    parser.set_defaults(handler=_handle_compare)
+
+
+def _handle_compare(args: argparse.Namespace) -> int:
+    from harness import stats
+
+    run = _load_chosen_run(args)
+    baseline, candidate = comparison_pair(run.variants, baseline=args.baseline, candidate=args.candidate)
+    options = {"baseline": baseline, "candidate": candidate, "seed": args.seed, "alpha": args.alpha}
+    if args.resamples is not None:
+        options["n_resamples"] = args.resamples
+    lines = [f"run {run.run_id} ({run.metadata.get('status', 'unknown')}): {candidate} compared with {baseline}"]
+    for level in [level for level in COMPARE_LEVELS if level in (args.levels or COMPARE_LEVELS)]:
+        if level == "suite":
+            frame = stats.compare_suite(run.timings, run.repetitions, **options)
+        elif level == "category":
+            frame = stats.compare_categories(run.timings, **options)
+        else:
+            frame = stats.compare_tests(run.timings, **options)
+        lines += ["", f"{level}:", *stats.format_comparison(frame, limit=args.limit if level == "test" else None)]
+    _print_lines(lines)
+    return EXIT_OK
 
 
 def _register_baseline(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("baseline", help="store regression baselines (not available yet)")
-    parser.set_defaults(handler=_not_available("baseline"))
+    parser = subparsers.add_parser("baseline", help="store and list regression baselines")
+    actions = parser.add_subparsers(dest="baseline_action", metavar="ACTION", required=True)
+
+    record = actions.add_parser("record", help="store one variant of a run as a named baseline")
+    record.add_argument("name", type=baseline_name, help="baseline name (letters, digits, '.', '_', '-')")
+    _add_run_choice(record)
+    record.add_argument("--variant", type=architecture_label, help="variant to store (default transactional)")
+    record.add_argument("--store-dir", type=Path, default=paths.BASELINES, help=f"default {paths.BASELINES}")
+    record.add_argument("--overwrite", action="store_true", help="replace a baseline of that name")
+    record.set_defaults(handler=_handle_baseline_record)
+
+    listing = actions.add_parser("list", help="names of the stored baselines")
+    listing.add_argument("--store-dir", type=Path, default=paths.BASELINES, help=f"default {paths.BASELINES}")
+    listing.set_defaults(handler=_handle_baseline_list)
+
+
+def _handle_baseline_record(args: argparse.Namespace) -> int:
+    from harness import tracking
+
+    run = _load_chosen_run(args)
+    variant = args.variant or default_variant(run.variants)
+    path = tracking.record_baseline(
+        run.timings,
+        run.repetitions,
+        name=args.name,
+        store_dir=args.store_dir,
+        variant=variant,
+        metadata={
+            "run_id": run.run_id,
+            "environment": run.metadata.get("environment"),
+            "arguments": run.metadata.get("arguments"),
+        },
+        overwrite=args.overwrite,
+    )
+    _print_lines([f"stored baseline {args.name!r}: {variant} from run {run.run_id} at {path}"])
+    return EXIT_OK
+
+
+def _handle_baseline_list(args: argparse.Namespace) -> int:
+    from harness import tracking
+
+    names = tracking.list_baselines(args.store_dir)
+    _print_lines(names or [f"no baselines in {args.store_dir}"])
+    return EXIT_OK
 
 
 def _register_check(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("check", help="check a run against a stored baseline (not available yet)")
-    parser.set_defaults(handler=_not_available("check"))
+    parser = subparsers.add_parser(
+        "check", help="check a run against a stored baseline (exit 1 when a regression is shown)",
+        description="Flag tests slower than the baseline by more than --threshold with a significant "
+        "Holm-corrected one-sided Mann-Whitney test, and any increase of a database counter. "
+        "Exit status 0: no regression shown; 1: regressed; 2: error.",
+    )
+    parser.add_argument("name", type=baseline_name, help="stored baseline to check against")
+    _add_run_choice(parser)
+    parser.add_argument("--variant", type=architecture_label, help="variant of the run to check (default: the baseline's)")
+    parser.add_argument("--store-dir", type=Path, default=paths.BASELINES, help=f"default {paths.BASELINES}")
+    parser.add_argument("--threshold", type=non_negative_float, default=0.2, help="slowdown that matters, as a fraction (default 0.2)")
+    parser.add_argument("--alpha", type=probability, default=0.05, help="family-wise error rate (default 0.05)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the reported intervals (default 0)")
+    parser.add_argument(
+        "--allow-environment-change", action="store_true",
+        help="check even when the run's Python or CPU differs from the baseline's",
+    )
+    parser.set_defaults(handler=_handle_check)
+
+
+def _handle_check(args: argparse.Namespace) -> int:
+    from harness import tracking
+    from harness.metadata import COMPARABLE_KEYS, metadata_differences
+
+    baseline = tracking.load_baseline(args.name, args.store_dir)
+    run = _load_chosen_run(args)
+    lines = []
+    recorded_on = baseline.metadata.get("environment")
+    if recorded_on:
+        differences = metadata_differences(recorded_on, run.metadata.get("environment") or {}, keys=COMPARABLE_KEYS)
+        described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in differences.items())
+        if differences and not args.allow_environment_change:
+            raise HarnessError(
+                f"run {run.run_id} was measured on another machine or Python than baseline {args.name!r} "
+                f"({described}); timings are not comparable (override with --allow-environment-change)"
+            )
+        if differences:
+            lines.append(f"warning: environment differs from the baseline's: {described}")
+    result = tracking.check_regressions(
+        run.timings,
+        baseline=baseline,
+        variant=args.variant or baseline.variant,
+        threshold=args.threshold,
+        alpha=args.alpha,
+        seed=args.seed,
+    )
+    _print_lines([*lines, f"run {run.run_id}", *tracking.format_check(result)])
+    return EXIT_FLAGGED if result.regressed else EXIT_OK
 
 
 # Add a subcommand: write `_register_<name>(subparsers)` setting `handler=`, and list it here.

@@ -248,6 +248,12 @@ class RunData:
     path: Path | None = field(default=None, compare=False)
 
     @property
+    def variants(self) -> list[str]:
+        """Variant labels in the order the run was asked for."""
+        labels = [str(v["label"]) for v in self.metadata.get("variants", [])]
+        return labels or sorted(set(self.repetitions["variant"]))
+
+    @property
     def measured_repetitions(self) -> pd.DataFrame:
         """Repetitions that count for statistics: not warm-up, and valid."""
         return self.repetitions[~self.repetitions["warmup"] & self.repetitions["valid"]]
@@ -318,6 +324,20 @@ def list_runs(runs_dir: Path | str = paths.RUNS, *, profile: str | None = None) 
     if profile is not None:
         summaries = [s for s in summaries if s.profile == profile]
     return sorted(summaries, key=lambda s: (s.started_at, s.run_id))
+
+
+def find_run(
+    run_id: str | None = None, *, runs_dir: Path | str = paths.RUNS, profile: str | None = None
+) -> Path:
+    """Directory of run `run_id` in runs_dir, or of the latest complete run (of `profile`) when None."""
+    if run_id is None:
+        return latest_run(runs_dir, profile=profile)
+    if not paths.RUN_ID_PATTERN.match(run_id):
+        raise HarnessError(f"bad run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+    run_dir = Path(runs_dir) / run_id
+    if not run_dir.is_dir():
+        raise HarnessError(f"no run {run_id!r} in {runs_dir}")
+    return run_dir
 
 
 def latest_run(

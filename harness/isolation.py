@@ -1,9 +1,10 @@
 """Test isolation for the suite under study: one mechanism whose behaviour the switches choose.
 
 `TestDatabase` owns the engine of one pytest process (or xdist worker). `prepare()` runs once per
-session; `isolated()` wraps every test: recreate (drop + create tables around the test) or rollback
+session; `isolated()` wraps every test: recreate (drop + create tables around the test), rollback
 (the test runs inside an outer transaction; code under test commits to SAVEPOINTs; teardown rolls
-the outer transaction back), seeding reference data per test or relying on the session's copy.
+the outer transaction back) or none (nothing reset: the floor), seeding reference data per test or
+relying on the session's copy. The scale knobs add synthetic tables and reference rows.
 
 Faults exist so the project's own tests can prove the isolation guards fire when isolation breaks.
 """
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
-from sqlalchemy import Table
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, insert
 from sqlalchemy.orm import Session
 
 from harness.architectures import Switches
@@ -53,41 +54,53 @@ class TestDatabase:
         url = f"sqlite:///{self.path}" if self.path else "sqlite://"
         self.engine = create_quiz_engine(url, savepoints=switches.isolation == "rollback")
         self.session_factory = make_session_factory(self.engine)
+        self.metadata, self.reference_catalogue = scaled_metadata(switches.extra_tables)
+        reference_tables = {*models.REFERENCE_TABLES, self.reference_catalogue.name}
         # With reference data kept for the session, recreate isolation must leave those tables alone.
         self.reset_tables: list[Table] = [
             table
-            for table in Base.metadata.sorted_tables
-            if switches.reference_data == "per_test" or table.name not in models.REFERENCE_TABLES
+            for table in self.metadata.sorted_tables
+            if switches.reference_data == "per_test" or table.name not in reference_tables
         ]
 
     def prepare(self) -> None:
         """Once per session: the schema, and the reference data when it is kept for the session."""
-        Base.metadata.create_all(self.engine)
+        self.metadata.create_all(self.engine)
         if self.switches.reference_data == "per_session":
             with self.session_factory() as session:
-                seed_reference_data(session)
+                self._seed_reference(session)
                 session.commit()
+
+    def _seed_reference(self, session: Session) -> None:
+        seed_reference_data(session)
+        if self.switches.reference_rows:
+            session.execute(
+                insert(self.reference_catalogue),
+                [{"code": f"item-{i:06d}", "label": f"Reference item {i}"} for i in range(self.switches.reference_rows)],
+            )
 
     @contextmanager
     def isolated(self) -> Iterator[Session]:
         """The session of one test, isolated from every other test."""
-        if self.switches.isolation == "recreate":
-            with self._recreated() as session:
-                yield session
-        else:
-            with self._rolled_back() as session:
-                yield session
+        strategy = {"recreate": self._recreated, "rollback": self._rolled_back, "none": self._not_reset}
+        with strategy[self.switches.isolation]() as session:
+            yield session
 
     @contextmanager
     def _recreated(self) -> Iterator[Session]:
         if "skip-recreate" not in self.faults:
             with self.engine.begin() as connection:
-                Base.metadata.drop_all(connection, tables=self.reset_tables)
-                Base.metadata.create_all(connection, tables=self.reset_tables)
+                self.metadata.drop_all(connection, tables=self.reset_tables)
+                self.metadata.create_all(connection, tables=self.reset_tables)
+        with self._not_reset() as session:
+            yield session
+
+    @contextmanager
+    def _not_reset(self) -> Iterator[Session]:
         session = self.session_factory()
         try:
             if self.switches.reference_data == "per_test":
-                seed_reference_data(session)
+                self._seed_reference(session)
                 session.commit()
             yield session
         finally:
@@ -101,7 +114,7 @@ class TestDatabase:
         session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
         try:
             if self.switches.reference_data == "per_test":
-                seed_reference_data(session)
+                self._seed_reference(session)
                 session.commit()
             yield session
         finally:
@@ -116,6 +129,32 @@ class TestDatabase:
         self.engine.dispose()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def scaled_metadata(extra_tables: int) -> tuple[MetaData, Table]:
+    """The quiz schema plus the scale sweep's tables: a synthetic reference table (empty unless
+    reference_rows > 0) and `extra_tables` synthetic tables shaped like ordinary app tables."""
+    metadata = MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(metadata)
+    catalogue = Table(
+        "reference_catalogue",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("code", String(20), unique=True, nullable=False),
+        Column("label", String(100), nullable=False),
+    )
+    for number in range(extra_tables):
+        Table(
+            f"synthetic_{number:03d}",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("user_id", ForeignKey("users.id", ondelete="CASCADE")),
+            Column("name", String(50), index=True),
+            Column("value", Integer),
+            Column("created_at", DateTime),
+        )
+    return metadata, catalogue
 
 
 class SessionSlot:

@@ -48,6 +48,16 @@ CHECKED_KEYS: tuple[tuple[str, ...], ...] = (
     ("hostname",),
 )
 
+# Facts that must match before timings from two runs are compared (a baseline check): the
+# host name and interpreter path may differ (fresh CI machines, virtualenvs), the hardware
+# and Python version may not.
+COMPARABLE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("python", "version"),
+    ("python", "implementation"),
+    ("cpu", "model"),
+    ("cpu", "logical_cores"),
+)
+
 
 def collect_python() -> dict[str, Any]:
     """Interpreter version, implementation and executable."""

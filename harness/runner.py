@@ -356,33 +356,6 @@ def resume_command(*, run_id: str, output_dir: Path) -> str:
     return command
 
 
-def _settings(
-    *,
-    variants: Sequence[Variant],
-    repetitions: int,
-    warmup: int,
-    selection: Mapping[str, str] | None,
-    seed: int | None,
-    schedule: str,
-    suite_path: Path,
-    extra_pytest_args: Sequence[str],
-    timeout_s: float | None,
-    profile: str | None,
-) -> dict[str, Any]:
-    return {
-        "variants": [v.label for v in variants],
-        "repetitions": repetitions,
-        "warmup": warmup,
-        "selection": dict(selection or {}),
-        "seed": seed,
-        "schedule": schedule,
-        "suite_path": str(suite_path),
-        "extra_pytest_args": list(extra_pytest_args),
-        "timeout_s": timeout_s,
-        "profile": profile,
-    }
-
-
 def _check_resume_arguments(stored: Mapping[str, Any], given: Mapping[str, Any], *, run_id: str) -> None:
     conflicts = [
         f"{name}={value!r} (run has {stored.get(name)!r})"
@@ -440,7 +413,11 @@ def _result(run_dir: Path, metadata: Mapping[str, Any], *, executed: int) -> Run
         completed_repetitions=len(rows),
         executed_repetitions=executed,
         invalid_measured_repetitions=sum(row["valid"] != "True" for row in measured),
-        median_wall_s={variant: statistics.median(values) for variant, values in walls.items()},
+        median_wall_s={
+            label: statistics.median(walls[label])
+            for label in (v["label"] for v in metadata["variants"])
+            if label in walls
+        },
     )
 
 
@@ -573,17 +550,12 @@ def run_benchmark(
     selection_args(selection)
     resolved = resolve_variants(variants) if variants is not None else None
     suite = Path(suite_path).resolve() if suite_path is not None else None
-    output_dir = Path(output_dir)
+    # Absolute: the child runs in the project root and must write where this process reads.
+    output_dir = Path(output_dir).absolute()
 
     if resume:
         if run_id is None:
             raise HarnessError("resume needs the id of the run to continue")
-        run_dir = output_dir / run_id
-        if not (run_dir / dataset.METADATA_FILE).exists():
-            raise HarnessError(f"cannot resume: no run {run_id!r} in {output_dir}")
-        _check_writable(run_dir)
-        metadata = dataset.read_metadata(run_dir)
-        stored = metadata["settings"]
         given = {
             "variants": [v.label for v in resolved] if resolved is not None else None,
             "repetitions": repetitions,
@@ -596,68 +568,109 @@ def run_benchmark(
             "timeout_s": timeout_s,
             "profile": profile,
         }
-        _check_resume_arguments(stored, given, run_id=run_id)
-        current = collect_metadata()
-        differences = metadata_differences(metadata["environment"], current)
-        if differences:
-            described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in differences.items())
-            raise HarnessError(f"cannot resume run {run_id!r} on a different machine or Python: {described}")
-        resolved = [Variant(v["label"], v["spec"], tuple(v["pytest_args"])) for v in metadata["variants"]]
-        planned = [PlannedRepetition.from_dict(entry) for entry in metadata["schedule"]]
-        completed = _discard_incomplete(run_dir, planned)
-        metadata.setdefault("resumed_at", []).append(_now())
+        prepared = _prepare_resume(output_dir=output_dir, run_id=run_id, given=given)
     else:
-        resolved = resolved if resolved is not None else resolve_variants(DEFAULT_VARIANTS)
-        repetitions = DEFAULT_REPETITIONS if repetitions is None else repetitions
-        warmup = DEFAULT_WARMUP if warmup is None else warmup
         schedule = schedule or "abab"
         if schedule == "random" and seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**32)
-        suite = suite if suite is not None else paths.SUITE.resolve()
-        if not suite.exists():
-            raise HarnessError(f"suite not found: {suite}")
-        run_id = run_id or _default_run_id()
-        run_dir = output_dir / run_id
-        _check_writable(output_dir)
-        if (run_dir / dataset.METADATA_FILE).exists():
-            raise HarnessError(
-                f"run {run_id!r} already exists in {output_dir}; continue it with --resume {run_id} or pick another id"
-            )
-        run_dir.mkdir(exist_ok=True)
-        planned = plan_schedule(
-            variants=[v.label for v in resolved], repetitions=repetitions, warmup=warmup, schedule=schedule, seed=seed
+        prepared = _prepare_new_run(
+            output_dir=output_dir,
+            run_id=run_id or _default_run_id(),
+            variants=resolved if resolved is not None else resolve_variants(DEFAULT_VARIANTS),
+            arguments={
+                "repetitions": DEFAULT_REPETITIONS if repetitions is None else repetitions,
+                "warmup": DEFAULT_WARMUP if warmup is None else warmup,
+                "selection": dict(selection or {}),
+                "seed": seed,
+                "schedule": schedule,
+                "suite_path": str(suite if suite is not None else paths.SUITE.resolve()),
+                "extra_pytest_args": list(extra_pytest_args or ()),
+                "timeout_s": timeout_s,
+                "profile": profile,
+            },
         )
-        completed = set()
-        metadata = {
-            "schema_version": dataset.SCHEMA_VERSION,
-            "run_id": run_id,
-            "profile": profile,
-            "status": "planned",
-            "started_at": _now(),
-            "finished_at": None,
-            "settings": _settings(
-                variants=resolved,
-                repetitions=repetitions,
-                warmup=warmup,
-                selection=selection,
-                seed=seed,
-                schedule=schedule,
-                suite_path=suite,
-                extra_pytest_args=extra_pytest_args or (),
-                timeout_s=timeout_s,
-                profile=profile,
-            ),
-            "variants": [v.to_dict() for v in resolved],
-            "seed": seed,
-            "schedule_kind": schedule,
-            "schedule": [entry.to_dict() for entry in planned],
-            "child_environment": {"PYTHONHASHSEED": CHILD_HASH_SEED, "PYTHONPATH": str(paths.ROOT)},
-            "environment": collect_metadata(),
-        }
-        dataset.write_metadata(run_dir, metadata)
+    return _execute_plan(prepared, output_dir=output_dir, progress=progress, executor=executor, environ=environ)
 
-    settings = metadata["settings"]
-    by_label = {v.label: v for v in resolved}
+
+@dataclass
+class _Prepared:
+    run_dir: Path
+    metadata: dict[str, Any]
+    variants: list[Variant]
+    planned: list[PlannedRepetition]
+    completed: set[int]
+
+
+def _prepare_new_run(
+    *, output_dir: Path, run_id: str, variants: list[Variant], arguments: dict[str, Any]
+) -> _Prepared:
+    """Check the arguments, plan the schedule and store it in metadata.json before anything runs."""
+    if not Path(arguments["suite_path"]).exists():
+        raise HarnessError(f"suite not found: {arguments['suite_path']}")
+    _check_writable(output_dir)
+    run_dir = output_dir / run_id
+    if (run_dir / dataset.METADATA_FILE).exists():
+        raise HarnessError(
+            f"run {run_id!r} already exists in {output_dir}; continue it with --resume {run_id} or pick another id"
+        )
+    run_dir.mkdir(exist_ok=True)
+    planned = plan_schedule(
+        variants=[v.label for v in variants],
+        repetitions=arguments["repetitions"],
+        warmup=arguments["warmup"],
+        schedule=arguments["schedule"],
+        seed=arguments["seed"],
+    )
+    metadata = {
+        "schema_version": dataset.SCHEMA_VERSION,
+        "run_id": run_id,
+        "profile": arguments["profile"],
+        "status": "planned",
+        "started_at": _now(),
+        "finished_at": None,
+        "arguments": {"variants": [v.label for v in variants], **arguments},
+        "variants": [v.to_dict() for v in variants],
+        "seed": arguments["seed"],
+        "schedule_kind": arguments["schedule"],
+        "schedule": [entry.to_dict() for entry in planned],
+        "child_environment": {"PYTHONHASHSEED": CHILD_HASH_SEED, "PYTHONPATH": str(paths.ROOT)},
+        "environment": collect_metadata(),
+    }
+    dataset.write_metadata(run_dir, metadata)
+    return _Prepared(run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=set())
+
+
+def _prepare_resume(*, output_dir: Path, run_id: str, given: Mapping[str, Any]) -> _Prepared:
+    """Load a run's stored plan, refuse conflicting arguments or another machine, drop partial work."""
+    run_dir = output_dir / run_id
+    if not (run_dir / dataset.METADATA_FILE).exists():
+        raise HarnessError(f"cannot resume: no run {run_id!r} in {output_dir}")
+    _check_writable(run_dir)
+    metadata = dataset.read_metadata(run_dir)
+    _check_resume_arguments(metadata["arguments"], given, run_id=run_id)
+    differences = metadata_differences(metadata.get("environment", {}), collect_metadata(packages=()))
+    if differences:
+        described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in differences.items())
+        raise HarnessError(f"cannot resume run {run_id!r} on a different machine or Python: {described}")
+    variants = [Variant(v["label"], v["spec"], tuple(v["pytest_args"])) for v in metadata["variants"]]
+    planned = [PlannedRepetition.from_dict(entry) for entry in metadata["schedule"]]
+    completed = _discard_incomplete(run_dir, planned)
+    metadata.setdefault("resumed_at", []).append(_now())
+    return _Prepared(run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=completed)
+
+
+def _execute_plan(
+    prepared: _Prepared,
+    *,
+    output_dir: Path,
+    progress: bool,
+    executor: Executor,
+    environ: Mapping[str, str] | None,
+) -> RunResult:
+    run_dir, metadata, planned, completed = prepared.run_dir, prepared.metadata, prepared.planned, prepared.completed
+    run_id = metadata["run_id"]
+    arguments = metadata["arguments"]
+    by_label = {v.label: v for v in prepared.variants}
     env = child_environment(environ=environ)
     plugin_args = timing_plugin_args()
     metadata["plugin_args"] = plugin_args
@@ -675,12 +688,12 @@ def run_benchmark(
                 run_id=run_id,
                 run_dir=run_dir,
                 variant=by_label[entry.variant],
-                suite_path=Path(settings["suite_path"]),
-                selection=settings["selection"],
-                extra_pytest_args=settings["extra_pytest_args"],
+                suite_path=Path(arguments["suite_path"]),
+                selection=arguments["selection"],
+                extra_pytest_args=arguments["extra_pytest_args"],
                 plugin_args=plugin_args,
                 env=env,
-                timeout_s=settings["timeout_s"],
+                timeout_s=arguments["timeout_s"],
                 executor=executor,
             )
             executed += 1

@@ -393,7 +393,11 @@ def compare_two_samples(
     confidence_level : float
         Of the speedup interval.
     ci_method : {"percentile", "BCa"}
-        Bootstrap interval; BCa falls back to percentile where it is undefined.
+        Bootstrap interval; BCa falls back to percentile where it is undefined. Percentile is
+        the default: for a ratio of medians of log-normal samples it covered 0.97-0.98 at
+        n = 5-10 per side and 0.965 at n = 20 (200 simulated data sets), i.e. slightly
+        conservative; BCa came nearer 0.95 there, but its acceleration rests on the jackknife
+        of a median, which is unreliable for the small, tied samples this study produces.
 
     Returns
     -------

@@ -13,12 +13,12 @@ import os
 from collections.abc import Generator, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import counters
-from harness.recorder import TimingRecorder
+if TYPE_CHECKING:
+    from harness.recorder import TimingRecorder
 
 PLUGIN_NAME = "harness_timings"
 DEFAULT_CATEGORIES = ("auth", "jwt", "crud", "middleware", "workflow", "isolation", "integration")
@@ -79,7 +79,9 @@ def outcome_of(reports: Mapping[str, pytest.TestReport]) -> str:
 class TimingSession:
     """What the hooks delegate to when timing is on."""
 
-    def __init__(self, *, recorder: TimingRecorder, categories: Iterable[str], pytest_args: list[str]):
+    def __init__(
+        self, *, recorder: TimingRecorder, categories: Iterable[str], pytest_args: list[str]
+    ) -> None:
         self.recorder = recorder
         self.categories = tuple(categories)
         self.pytest_args = pytest_args
@@ -91,6 +93,11 @@ class TimingSession:
         # The pytest-xdist controller runs no tests; only its workers write files.
         if directory is None or getattr(config.option, "dist", "no") != "no":
             return None
+        # Imported only now: the entry point loads this module into every pytest process of
+        # the environment, and SQLAlchemy alone takes ~0.2 s to import.
+        from harness import counters
+        from harness.recorder import TimingRecorder
+
         counters.install()
         recorder = TimingRecorder(
             directory=directory, worker=os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -709,6 +709,9 @@ def calibrate(
     and, for information, at threshold 0 (the statistical test alone): by design a 20 %
     threshold leaves almost no power for 5 and 10 % slowdowns.
 
+    The trials reuse one run's repetitions, so they are not independent draws: read the
+    Clopper-Pearson intervals as a guide to the Monte Carlo error only.
+
     Parameters
     ----------
     timings : DataFrame

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from harness import architectures
-from harness.architectures import Switches
+from harness.architectures import SINGLE_TEST_REASON, Switches
+from harness.clients import make_client
 from harness.errors import HarnessError
 from harness.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase
 from harness.quiz.app import create_app
@@ -67,8 +67,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    copies = metafunc.config.stash[SWITCHES_KEY].copies
+    if copies > 1:
+        metafunc.parametrize("suite_copy", range(copies), indirect=True, ids=[f"copy{i}" for i in range(copies)])
+
+
+@pytest.fixture(autouse=True)
+def suite_copy(request: pytest.FixtureRequest) -> int:
+    """Which copy of the test this is when the suite is scaled up by parametrization."""
+    return getattr(request, "param", 0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     switches = config.stash[SWITCHES_KEY]
+    if switches.isolation == "none" and len(items) > 1:
+        raise pytest.UsageError(f"refused: {SINGLE_TEST_REASON} ({len(items)} selected)")
     for item in items:
         if not any(item.get_closest_marker(c) for c in CATEGORIES):
             raise pytest.UsageError(f"{item.nodeid} has no category marker ({', '.join(CATEGORIES)})")
@@ -132,8 +146,10 @@ def db_session(database: TestDatabase, session_slot: SessionSlot) -> Iterator[Se
 
 
 @pytest.fixture
-def client(app: FastAPI, db_session: Session) -> TestClient:
-    return TestClient(app)
+def client(app: FastAPI, db_session: Session, switches: Switches):
+    test_client = make_client(switches.client, app)
+    yield test_client
+    test_client.close()
 
 
 # --- builders ---------------------------------------------------------------------------------
@@ -164,7 +180,7 @@ def make_user(db_session: Session, settings: Settings):
 
 
 @pytest.fixture
-def login(client: TestClient):
+def login(client):
     """Log in through the API and return the Authorization header."""
 
     def do(username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -10,8 +10,8 @@ from harness.errors import HarnessError
 
 
 def test_presets_are_the_documented_switch_values():
-    assert BASELINE == Switches(storage="disk", isolation="recreate", reference_data="per_test", session_wiring="own", password_hash="test")
-    assert TRANSACTIONAL == Switches(storage="memory", isolation="rollback", reference_data="per_session", session_wiring="injected", password_hash="test")
+    assert BASELINE == Switches(storage="disk", isolation="recreate", reference_data="per_test", session_wiring="own", password_hash="test", client="testclient")
+    assert TRANSACTIONAL == Switches(storage="memory", isolation="rollback", reference_data="per_session", session_wiring="injected", password_hash="test", client="testclient")
 
 
 def test_label_names_preset_or_overrides():
@@ -27,7 +27,7 @@ def test_label_round_trips_through_parse_spec(spec):
 
 
 def test_slug_is_stable_and_file_safe():
-    assert BASELINE.slug == "disk-recreate-per_test-own-test"
+    assert BASELINE.slug == "disk-recreate-per_test-own-test-testclient-0-0-1"
     assert all(ch.isalnum() or ch in "-_" for ch in TRANSACTIONAL.slug)
 
 
@@ -64,10 +64,27 @@ def test_rollback_with_own_sessions_is_refused_with_reason():
 
 def test_combinations_enumerated_with_reasons():
     combos = list(architectures.all_combinations())
-    assert len(combos) == 32
+    assert len(combos) == 2 * 3 * 2 * 2 * 2 * 2
     refused = [assignment for assignment, reason in combos if reason]
-    assert len(refused) == 8
-    assert all(a["isolation"] == "rollback" and a["session_wiring"] == "own" for a in refused)
+    assert len(refused) == 16 + 32
+    assert all(
+        (a["isolation"] == "rollback" and a["session_wiring"] == "own") or a["isolation"] == "none" for a in refused
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("copies=0", "from 1 to 100"), ("extra_tables=x", "must be an integer"), ("reference_rows=-5", "from 0 to 100000")],
+)
+def test_scale_knobs_are_validated(override, message):
+    with pytest.raises(HarnessError, match=message):
+        architectures.resolve("transactional", [override])
+
+
+def test_scale_knobs_appear_in_label_and_args():
+    switches = architectures.parse_spec("baseline+extra_tables=50,copies=3")
+    assert (switches.extra_tables, switches.copies) == (50, 3)
+    assert switches.pytest_args() == ["--arch", "baseline", "--switch", "extra_tables=50", "--switch", "copies=3"]
 
 
 def test_options_override_environment():

@@ -154,6 +154,9 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     )
     # When these tests themselves run under xdist the child must not think it is a worker.
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    # Every installed plugin (hypothesis, anyio, ...) would add start-up time to every run;
+    # the plugins under test are named with -p.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)
@@ -161,9 +164,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        *plugin_args(), "-p", "no:randomly", "-p", "no:cacheprovider", *args
-    )
+    return pytester.runpytest_subprocess(*plugin_args(), "-p", "no:cacheprovider", *args)
 
 
 def by_nodeid(records: list[dict]) -> dict[str, dict]:
@@ -312,7 +313,7 @@ def test_killed_process_keeps_finished_tests(suite: pytest.Pytester):
 def test_xdist_workers_write_one_file_each(suite: pytest.Pytester):
     pytest.importorskip("xdist")
     out = suite.path / "timings"
-    run(suite, f"--harness-timings={out}", "-n", "2")
+    run(suite, f"--harness-timings={out}", "-p", "xdist", "-n", "2")
     files = sorted(path.name for path in out.glob("*.jsonl"))
     assert len(files) == 2
     assert {re.fullmatch(r"\d+-(gw\d)\.jsonl", name).group(1) for name in files} == {"gw0", "gw1"}
@@ -345,13 +346,13 @@ def test_uncreatable_directory_is_a_usage_error(suite: pytest.Pytester):
 def test_overhead_runs_both_variants_interleaved(suite: pytest.Pytester):
     suite.makepyfile(test_tiny="def test_nothing():\n    pass\n")
     result = measure_plugin_overhead(
-        ["-q", "-p", "no:randomly", "-p", "no:cacheprovider", "test_tiny.py"],
-        repetitions=2,
+        ["-q", "-p", "no:cacheprovider", "test_tiny.py"],
+        repetitions=1,
         cwd=suite.path,
         warmup=0,
     )
     assert isinstance(result, OverheadResult)
-    assert len(result.with_s) == len(result.without_s) == 2
+    assert len(result.with_s) == len(result.without_s) == 1
     assert all(seconds > 0 for seconds in [*result.with_s, *result.without_s])
     assert isinstance(result.overhead_ratio, float)
     assert result.overhead_ratio == pytest.approx(
