@@ -254,6 +254,12 @@ def _load_chosen_run(args: argparse.Namespace) -> RunData:
 COMPARE_LEVELS = ("suite", "category", "test")
 
 
+COMPARE_COLUMNS = (
+    "unit", "n_base", "n_cand", "median_base_s", "median_cand_s", "improvement_pct",
+    "speedup", "speedup_ci_low", "speedup_ci_high", "mw_p_value", "mw_p_holm", "cliffs_delta",
+)
+
+
 def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare two variants of a run: whole suite, categories, single tests",
@@ -267,6 +273,10 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resamples", type=positive_int, help="bootstrap resamples (default: harness.stats')")
     parser.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--limit", type=positive_int, help="show at most this many tests")
+    parser.add_argument(
+        "--format", dest="output_format", choices=("plain", "markdown", "lines"), default="plain",
+        help="a plain-text table (default), a markdown table, or one sentence per row",
+    )
     parser.set_defaults(handler=_handle_compare)
 
 
@@ -286,7 +296,14 @@ def _handle_compare(args: argparse.Namespace) -> int:
             frame = stats.compare_categories(run.timings, **options)
         else:
             frame = stats.compare_tests(run.timings, **options)
-        lines += ["", f"{level}:", *stats.format_comparison(frame, limit=args.limit if level == "test" else None)]
+        limit = args.limit if level == "test" else None
+        if args.output_format == "lines":
+            lines += ["", f"{level}:", *stats.format_comparison(frame, limit=limit)]
+        else:
+            table = frame.head(limit) if limit else frame
+            lines += ["", f"{level}:", stats.format_table(table[list(COMPARE_COLUMNS)], style=args.output_format)]
+            if limit and len(frame) > limit:
+                lines.append(f"... and {len(frame) - limit} more")
     _print_lines(lines)
     return EXIT_OK
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from harness import paths
 from harness.errors import HarnessError
+from harness.timings_io import COUNTER_COLUMNS
 
 SCHEMA_VERSION = 1
 
@@ -30,14 +31,6 @@ REPETITIONS_FILE = "repetitions.csv"
 TIMINGS_FILE = "timings.csv"
 RAW_DIR = "raw"
 
-COUNTER_COLUMNS: tuple[str, ...] = (
-    "sql_statements",
-    "ddl_statements",
-    "connections_opened",
-    "commits",
-    "rollbacks",
-    "savepoints",
-)
 RUN_COLUMNS: tuple[str, ...] = ("run_id", "repetition", "block", "order", "variant", "warmup", "valid")
 REPETITION_COLUMNS: tuple[str, ...] = (
     "run_id",

@@ -28,50 +28,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from harness.dataset import COUNTER_COLUMNS, REPETITION_COLUMNS, TIMING_COLUMNS
 from harness.errors import HarnessError
 
 TOTAL_PHASE = "total"
 FIXTURE_PREFIX = "<fixture:"
-COUNTER_COLUMNS = (
-    "sql_statements",
-    "ddl_statements",
-    "connections_opened",
-    "commits",
-    "rollbacks",
-    "savepoints",
-)
-TIMING_COLUMNS = (
-    "run_id",
-    "repetition",
-    "block",
-    "order",
-    "variant",
-    "warmup",
-    "valid",
-    "test",
-    "category",
-    "outcome",
-    "phase",
-    "seconds",
-    *COUNTER_COLUMNS,
-)
-REPETITION_COLUMNS = (
-    "run_id",
-    "repetition",
-    "block",
-    "order",
-    "variant",
-    "warmup",
-    "valid",
-    "invalid_reason",
-    "exit_code",
-    "wall_s",
-    "n_tests",
-    "n_passed",
-    "n_failed",
-    "started_at",
-    "finished_at",
-)
 
 CiMethod = Literal["percentile", "BCa"]
 

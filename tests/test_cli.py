@@ -230,6 +230,14 @@ def test_compare_prints_suite_category_and_test_levels(runs, capsys):
     assert "\nsuite:\n" in out and "\ncategory:\n" in out and "\ntest:\n" in out and "t.py::test_c" in out
 
 
+def test_compare_prints_markdown_table(runs, capsys):
+    assert cli.main(["compare", "--runs-dir", str(runs), "--run", "good", "--resamples", "200", "--level", "suite", "--format", "markdown"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| unit") and "speedup_ci_low" in table[0]
+    assert set(table[1]) <= set("|-: ")
+    assert any("process wall time" in row for row in table[2:])
+
+
 def test_compare_defaults_to_the_latest_run_and_rejects_unknown_variants(runs, capsys):
     assert cli.main(["compare", "--runs-dir", str(runs), "--level", "suite", "--resamples", "200"]) == 0
     assert capsys.readouterr().out.startswith("run slow ")
