@@ -88,6 +88,9 @@ class TimingRecorder:
         self._started_ns: int | None = None
         self._test: _OpenTest | None = None
         self._fixtures: list[_OpenFixture] = []
+        # The recorder's own time (snapshots, serialising, writing), reported in the session
+        # record so every run shows what measuring cost it.
+        self._own_ns = 0
 
     # -- session -------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class TimingRecorder:
                 "finished_ns": self._wall_clock(),
                 "exitstatus": int(exitstatus),
                 "pytest_args": list(pytest_args),
+                "recorder_ns": self._own_ns,
             }
         )
         self.close()
@@ -120,7 +124,9 @@ class TimingRecorder:
         if self._test is None:
             return
         self._test.phase = phase
-        self._test.span = _Span(self._clock(), self._counters())
+        started = self._clock()
+        self._test.span = _Span(started, self._counters())
+        self._own_ns += self._clock() - started
 
     def stop_phase(self) -> None:
         test = self._test
@@ -133,6 +139,7 @@ class TimingRecorder:
             "counters": (end - span.start - span.excluded).as_dict(),
         }
         test.phase, test.span = None, None
+        self._own_ns += self._clock() - end_ns
 
     def finish_test(self, *, outcome: str) -> None:
         """Write the test record; phases that never ran (call after a failed setup) are absent."""
@@ -188,9 +195,11 @@ class TimingRecorder:
     # -- output --------------------------------------------------------------------------
 
     def _write(self, record: dict[str, Any]) -> None:
+        started = self._clock()
         if self._file is None:
             # Append: a second session in the same process (pytester's in-process runs) must
             # not truncate the first one's records.
             self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps({"schema_version": SCHEMA_VERSION, **record}) + "\n")
         self._file.flush()
+        self._own_ns += self._clock() - started

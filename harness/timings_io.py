@@ -100,3 +100,22 @@ def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                              record["duration_ns"], record["counters"]))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"seconds": "float64", **dict.fromkeys(COUNTER_COLUMNS, "int64")})
+
+
+def recorder_overhead(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Per process: the recorder's own time against the session's wall time.
+
+    This is the in-process share (phase snapshots, serialising, writing). The whole-process
+    cost of the option, SQLAlchemy listeners included, is measured A/B by `harness.overhead`.
+    """
+    rows = [
+        {
+            "recorder_s": record["recorder_ns"] / 1e9,
+            "session_s": (record["finished_ns"] - record["started_ns"]) / 1e9,
+        }
+        for record in records
+        if record.get("kind") == "session" and "recorder_ns" in record
+    ]
+    frame = pd.DataFrame(rows, columns=["recorder_s", "session_s"])
+    frame["fraction"] = frame["recorder_s"] / frame["session_s"]
+    return frame

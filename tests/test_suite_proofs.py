@@ -163,3 +163,12 @@ def test_floor_runs_one_test_with_no_isolation_work(tmp_path):
     (record,) = [r for r in run.records if r.get("kind") == "test"]
     assert record["phases"]["setup"]["counters"]["ddl_statements"] == 0
     assert record["phases"]["teardown"]["counters"]["rollbacks"] <= 1
+
+
+def test_recorder_costs_under_two_percent_of_the_session(preset_runs):
+    from harness.timings_io import recorder_overhead
+
+    for preset, run in preset_runs.items():
+        overhead = recorder_overhead(run.records)
+        assert len(overhead) == 1
+        assert overhead["fraction"].iloc[0] < 0.02, (preset, overhead.to_dict("records"))
