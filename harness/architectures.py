@@ -15,8 +15,8 @@ from typing import Literal, get_args
 
 from harness.errors import HarnessError
 
-Storage = Literal["disk", "memory"]
-Isolation = Literal["recreate", "rollback", "none"]
+Storage = Literal["disk", "memory", "postgres"]
+Isolation = Literal["recreate", "rollback", "truncate", "template", "none"]
 ReferenceData = Literal["per_test", "per_session"]
 SessionWiring = Literal["own", "injected"]
 PasswordHashCost = Literal["test", "production"]
@@ -30,9 +30,14 @@ SWITCHES_ENV = "QUIZ_SWITCHES"
 class Switches:
     """Independent switches of the test architecture.
 
-    storage:        disk = SQLite file; memory = SQLite :memory: on one shared connection.
+    storage:        disk = SQLite file; memory = SQLite :memory: on one shared connection;
+                    postgres = a PostgreSQL database per process (or xdist worker) on a server
+                    given by URL or started for the run (harness.pg).
     isolation:      recreate = drop and create tables around every test;
                     rollback = the test runs inside an outer transaction that is rolled back;
+                    truncate = empty the tables before every test (SQLite: DELETE FROM);
+                    template = restore a copy prepared once per session before every test
+                    (PostgreSQL: CREATE DATABASE ... TEMPLATE; SQLite: a file copy or an image);
                     none = nothing is reset (the floor: one test per process, data already there).
     reference_data: per_test = roles, difficulty levels and time periods seeded for each test;
                     per_session = seeded once and never reset.

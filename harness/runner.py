@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from harness import dataset, paths
+from harness import dataset, parallel, paths, pg
 from harness.architectures import parse_spec
 from harness.errors import HarnessError
 from harness.metadata import collect_load_average, collect_metadata, metadata_differences
@@ -120,11 +121,17 @@ class PlannedRepetition:
 
 
 def resolve_variants(specs: Iterable[str]) -> list[Variant]:
-    """Parse architecture specs (`baseline`, `transactional+storage=disk`); HarnessError if unknown or repeated."""
+    """Parse architecture specs (`baseline`, `transactional+storage=disk`, optionally ending in
+    `@n=WORKERS` for pytest-xdist, see `harness.parallel`); HarnessError if unknown or repeated."""
     variants: list[Variant] = []
     for spec in specs:
-        switches = parse_spec(spec)
-        variant = Variant(label=switches.label, spec=switches.spec(), pytest_args=tuple(switches.pytest_args()))
+        architecture, workers = parallel.split_variant(spec)
+        switches = parse_spec(architecture)
+        variant = Variant(
+            label=parallel.variant_label(switches.label, workers),
+            spec=switches.spec(),
+            pytest_args=(*switches.pytest_args(), *parallel.xdist_args(workers)),
+        )
         if any(existing.label == variant.label for existing in variants):
             raise HarnessError(f"variant {variant.label!r} is given more than once")
         variants.append(variant)
@@ -221,10 +228,14 @@ def execute_process(
 
 
 def child_environment(
-    *, environ: Mapping[str, str] | None = None, project_root: Path = paths.ROOT
+    *,
+    environ: Mapping[str, str] | None = None,
+    project_root: Path = paths.ROOT,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The explicit environment of every pytest process: a short whitelist, a fixed hash seed,
-    and the project root on PYTHONPATH so `harness` imports without an install."""
+    the project root on PYTHONPATH so `harness` imports without an install, and `extra_env`
+    (what the run itself decides, e.g. the QUIZ_POSTGRES_URL of the run's server)."""
     environ = os.environ if environ is None else environ
     env = {
         name: value
@@ -233,7 +244,12 @@ def child_environment(
     }
     env["PYTHONHASHSEED"] = CHILD_HASH_SEED
     env["PYTHONPATH"] = str(project_root)
+    env.update(extra_env or {})
     return env
+
+
+def _needs_postgres(variants: Iterable[Variant]) -> bool:
+    return any(parse_spec(parallel.split_variant(v.label)[0]).storage == "postgres" for v in variants)
 
 
 def selection_args(selection: Mapping[str, str] | None) -> list[str]:
@@ -671,7 +687,16 @@ def _execute_plan(
     run_id = metadata["run_id"]
     arguments = metadata["arguments"]
     by_label = {v.label: v for v in prepared.variants}
-    env = child_environment(environ=environ)
+    servers = ExitStack()
+    # One PostgreSQL server for the whole run, so its start-up is no part of any repetition.
+    server_env, server = servers.enter_context(
+        pg.server_environment(
+            needed=_needs_postgres(prepared.variants), environ=os.environ if environ is None else environ
+        )
+    )
+    if server is not None:
+        metadata.setdefault("postgres", []).append(server)
+    env = child_environment(environ=environ, extra_env=server_env)
     plugin_args = timing_plugin_args()
     metadata["plugin_args"] = plugin_args
     metadata["status"] = "running"
@@ -713,6 +738,7 @@ def _execute_plan(
         raise
     finally:
         bar.close()
+        servers.close()
 
     metadata["status"] = "complete"
     metadata["finished_at"] = _now()

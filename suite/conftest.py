@@ -2,22 +2,31 @@
 
 The architecture is read once, from `--arch`/`--switch` (or QUIZ_ARCH/QUIZ_SWITCHES), and passed
 down: TestDatabase (engine + isolation) -> create_app(session wiring) -> dependency overrides.
+
+storage=postgres: one server per pytest run, one database per process. The server is the one
+given by `--postgres-url` (or QUIZ_POSTGRES_URL), else a throwaway cluster: started by the
+session fixture in a serial run (its cost is then that fixture's set-up), or under pytest-xdist
+by the controller before the workers start, which hands the URL to every worker through
+`workerinput` (one server start per run, not per worker; the controller runs no tests, so its
+start-up is in the run's wall time only) and stops it when the run ends.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from harness import architectures
+from harness import architectures, pg
 from harness.architectures import SINGLE_TEST_REASON, Switches
 from harness.clients import make_client
 from harness.errors import HarnessError
-from harness.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase
+from harness.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase, check_faults
 from harness.quiz.app import create_app
 from harness.quiz.deps import get_db
 from harness.quiz.models import AnswerOption, Question, Subject, Subtopic, Topic, User
@@ -27,6 +36,9 @@ from harness.quiz.settings import Settings
 CATEGORIES = ("auth", "jwt", "crud", "middleware", "workflow", "isolation", "integration")
 SWITCHES_KEY = pytest.StashKey[Switches]()
 FAULTS_KEY = pytest.StashKey[frozenset]()
+POSTGRES_URL_KEY = pytest.StashKey["str | None"]()
+SERVERS_KEY = pytest.StashKey[ExitStack]()
+WORKERINPUT_POSTGRES_URL = "quiz_postgres_url"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="break isolation on purpose, to prove the guards fire: "
         + "; ".join(f"{name}: {text}" for name, text in FAULT_HELP.items()),
     )
+    group.addoption(
+        "--postgres-url", default=None, metavar="URL",
+        help=f"admin URL of a PostgreSQL server for storage=postgres (env {pg.POSTGRES_URL_ENV}); "
+        "default: a throwaway cluster started for this run",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,12 +68,41 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs_shared_transaction: the test shows that middlewares and JWT helpers use the test's "
         "transaction; expected to fail (strict xfail) when they open their own sessions",
     )
+    workerinput = getattr(config, "workerinput", {})
+    postgres_url = (
+        config.getoption("--postgres-url")
+        or workerinput.get(WORKERINPUT_POSTGRES_URL)
+        or os.environ.get(pg.POSTGRES_URL_ENV)
+        or None
+    )
     try:
         switches = architectures.from_options(config.getoption("--arch"), config.getoption("--switch"))
+        faults = check_faults(frozenset(config.getoption("--inject-fault")), isolation=switches.isolation)
+        if switches.storage == "postgres" and not workerinput:
+            # One usage error now rather than an error in every test.
+            pg.check_connection(postgres_url) if postgres_url else pg.find_binaries()
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SWITCHES_KEY] = switches
-    config.stash[FAULTS_KEY] = frozenset(config.getoption("--inject-fault"))
+    config.stash[FAULTS_KEY] = faults
+    config.stash[POSTGRES_URL_KEY] = postgres_url
+    config.stash[SERVERS_KEY] = ExitStack()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # noqa: ANN001 - pytest-xdist's WorkerController
+    """pytest-xdist controller, once per worker: share one server with every worker."""
+    config = node.config
+    if config.stash[SWITCHES_KEY].storage != "postgres":
+        return
+    if not config.stash[POSTGRES_URL_KEY]:
+        config.stash[POSTGRES_URL_KEY] = config.stash[SERVERS_KEY].enter_context(pg.postgres_server())
+    node.workerinput[WORKERINPUT_POSTGRES_URL] = config.stash[POSTGRES_URL_KEY]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SERVERS_KEY in config.stash:
+        config.stash[SERVERS_KEY].close()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -107,13 +153,34 @@ def settings(switches: Switches) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database(switches: Switches, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
+def postgres_admin_url(switches: Switches, pytestconfig: pytest.Config) -> Iterator[str | None]:
+    """The server's admin URL under storage=postgres (started here unless given), else None."""
+    if switches.storage != "postgres":
+        yield None
+        return
+    with pg.postgres_server(pytestconfig.stash[POSTGRES_URL_KEY]) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database(
+    switches: Switches,
+    pytestconfig: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str | None,
+) -> Iterator[TestDatabase]:
     test_database = TestDatabase(
-        switches, workdir=tmp_path_factory.mktemp("db"), faults=pytestconfig.stash[FAULTS_KEY]
+        switches,
+        workdir=tmp_path_factory.mktemp("db"),
+        faults=pytestconfig.stash[FAULTS_KEY],
+        postgres_admin_url=postgres_admin_url,
+        worker=getattr(pytestconfig, "workerinput", {}).get("workerid", "main"),
     )
-    test_database.prepare()
-    yield test_database
-    test_database.close()
+    try:
+        test_database.prepare()
+        yield test_database
+    finally:
+        test_database.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,11 @@ its guards fire when isolation or session wiring is broken (issue: the two archi
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 
-from harness import architectures
+from harness import architectures, pg
 from suite_process import run_suite
 
 LIMITATION_TESTS = {
@@ -111,18 +112,48 @@ def test_bad_architecture_arguments_are_one_line_errors(tmp_path, bad):
     assert sum(line.startswith("ERROR:") for line in run.output.splitlines()) == 1
 
 
+def in_ci_subset(assignment: dict[str, str]) -> bool:
+    """The combinations CI runs (2 cores, a few minutes for the whole project); --run-slow runs
+    the rest. All combinations of the original SQLite values (storage disk|memory, isolation
+    recreate|rollback|none); for the new values, client=testclient only: truncate on memory
+    (the DELETE path is the same on disk), template on disk (file copy) and memory (image),
+    each crossed with both wirings and both reference scopes; storage=postgres with the two
+    wiring/reference crossings the presets lack, on the cheap truncate (tests/test_postgres.py
+    runs both presets' wiring and reference scope under every strategy on PostgreSQL)."""
+    storage, isolation = assignment["storage"], assignment["isolation"]
+    if storage in ("disk", "memory") and isolation in ("recreate", "rollback", "none"):
+        return True
+    if assignment["client"] != "testclient":
+        return False
+    if storage == "postgres":
+        preset_like = (assignment["session_wiring"], assignment["reference_data"]) in {("own", "per_test"), ("injected", "per_session")}
+        return isolation == "truncate" and not preset_like
+    return (storage, isolation) in {("memory", "truncate"), ("disk", "template"), ("memory", "template")}
+
+
 @pytest.mark.parametrize(
-    "password_hash",
+    ("password_hash", "subset"),
     # Production-cost argon2 adds ~0.1 s per hash to every login: ~24 slow full-suite runs, so
     # that half runs with --run-slow (the switch only changes the hasher's parameters).
-    ["test", pytest.param("production", marks=pytest.mark.slow)],
+    [
+        ("test", "ci"),
+        pytest.param("test", "rest", marks=pytest.mark.slow),
+        pytest.param("production", "ci", marks=pytest.mark.slow),
+        pytest.param("production", "rest", marks=pytest.mark.slow),
+    ],
 )
-def test_every_combination_passes_the_suite_or_is_refused(tmp_path, password_hash):
-    combos = [(a, r) for a, r in architectures.all_combinations() if a["password_hash"] == password_hash]
+def test_every_combination_passes_the_suite_or_is_refused(tmp_path, password_hash, subset):
+    combos = [
+        (a, r)
+        for a, r in architectures.all_combinations()
+        if a["password_hash"] == password_hash and in_ci_subset(a) == (subset == "ci")
+    ]
 
-    def check(index_combo):
+    def check(index_combo, postgres_url):
         index, (assignment, reason) = index_combo
         args = ["--arch", "transactional", *[a for k, v in assignment.items() for a in ("--switch", f"{k}={v}")]]
+        if assignment["storage"] == "postgres":
+            args += ["--postgres-url", postgres_url]
         run = run_suite(*args, workdir=tmp_path / str(index))
         if reason:
             refused = run.exit_code == 4 and not run.records and "refused" in run.output
@@ -131,8 +162,12 @@ def test_every_combination_passes_the_suite_or_is_refused(tmp_path, password_has
             return f"{assignment}: exit {run.exit_code}: {sorted(run.failed())[:5]}"
         return None if len(run.outcomes) >= 60 else f"{assignment}: only {len(run.outcomes)} tests ran"
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        problems = [p for p in pool.map(check, enumerate(combos)) if p]
+    # One server for every PostgreSQL combination; each run makes and drops its own database.
+    with ExitStack() as stack:
+        needs_server = any(a["storage"] == "postgres" for a, _ in combos)
+        url = stack.enter_context(pg.postgres_server()) if needs_server else None
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            problems = [p for p in pool.map(lambda combo: check(combo, url), enumerate(combos)) if p]
     assert not problems, "\n".join(problems)
 
 

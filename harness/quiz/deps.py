@@ -72,13 +72,21 @@ def current_user(principal: PrincipalDep, db: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def commit_or_conflict(db: Session, conflict: str) -> None:
-    """Commit, turning a constraint violation into a 409 and leaving the session usable."""
+@contextmanager
+def conflicts_as_409(db: Session, conflict: str) -> Iterator[None]:
+    """Turn a constraint violation inside the block (at a flush or the commit) into a 409, leaving
+    the session usable."""
     try:
-        db.commit()
+        yield
     except IntegrityError as exc:
         db.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, detail=conflict) from exc
+
+
+def commit_or_conflict(db: Session, conflict: str) -> None:
+    """Commit, turning a constraint violation into a 409 and leaving the session usable."""
+    with conflicts_as_409(db, conflict):
+        db.commit()
 
 
 def get_or_404(db: Session, model: type[T], identifier: int) -> T:

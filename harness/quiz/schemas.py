@@ -7,6 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
+from harness.quiz.params import MAX_ROW_ID
+
+# A row id in a body: outside the range every database's INTEGER holds it names no row (see params).
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
@@ -15,7 +19,17 @@ DifficultyCode = Literal["easy", "medium", "hard"]
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields and NUL characters in text are invalid (422)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def no_nul_characters(cls, value: object) -> object:
+        # PostgreSQL cannot store or compare text containing NUL; reject it for every storage alike.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        return value
 
 
 class LoginRequest(Strict):
@@ -67,12 +81,12 @@ class SubjectUpdate(Strict):
 
 
 class TopicCreate(Strict):
-    subject_id: int
+    subject_id: RowId
     name: Name
 
 
 class SubtopicCreate(Strict):
-    topic_id: int
+    topic_id: RowId
     name: Name
 
 
@@ -110,7 +124,7 @@ class OptionIn(Strict):
 
 class QuestionCreate(Strict):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-    subtopic_id: int
+    subtopic_id: RowId
     difficulty: DifficultyCode = "medium"
     options: list[OptionIn] = Field(min_length=2, max_length=6)
 
@@ -124,7 +138,7 @@ class QuestionCreate(Strict):
 
 class QuestionUpdate(Strict):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)] | None = None
-    subtopic_id: int | None = None
+    subtopic_id: RowId | None = None
     difficulty: DifficultyCode | None = None
     options: list[OptionIn] | None = Field(default=None, min_length=2, max_length=6)
 
@@ -170,13 +184,13 @@ class QuestionPage(BaseModel):
 class QuestionSetCreate(Strict):
     name: Name
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    question_ids: list[int] = Field(default_factory=list, max_length=200)
+    question_ids: list[RowId] = Field(default_factory=list, max_length=200)
 
 
 class QuestionSetUpdate(Strict):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    question_ids: list[int] | None = Field(default=None, max_length=200)
+    question_ids: list[RowId] | None = Field(default=None, max_length=200)
 
 
 class QuestionSetOut(BaseModel):
@@ -188,9 +202,9 @@ class QuestionSetOut(BaseModel):
 
 
 class ResponseCreate(Strict):
-    question_id: int
-    answer_option_id: int
-    question_set_id: int | None = None
+    question_id: RowId
+    answer_option_id: RowId
+    question_set_id: RowId | None = None
 
 
 class ResponseResult(BaseModel):

@@ -7,6 +7,7 @@ and logout-all (the user's token version).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,9 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from harness.quiz.models import RevokedToken, User
+from harness.quiz.params import MAX_ROW_ID
 from harness.quiz.settings import Settings
 
 MAX_TOKEN_LENGTH = 4096
+# What create_access_token issues (uuid4().hex); it must also fit revoked_tokens.jti.
+JTI_PATTERN = re.compile(r"[0-9a-f]{32}")
 REQUIRED_CLAIMS = ("sub", "uid", "role", "jti", "ver", "iat", "nbf", "exp", "type")
 
 
@@ -93,6 +97,16 @@ def read_claims(token: str, *, settings: Settings | None = None) -> dict[str, An
             raise TokenError(f"token claim {name!r} has the wrong type")
     if claims["type"] != "access":
         raise TokenError("not an access token")
+    # Even a correctly signed token must not carry values the database or datetime cannot take:
+    # they would turn into driver errors (500s) instead of a 401.
+    if not 1 <= claims["uid"] <= MAX_ROW_ID or not 0 <= claims["ver"] <= MAX_ROW_ID:
+        raise TokenError("token claim out of range")
+    if not JTI_PATTERN.fullmatch(claims["jti"]):
+        raise TokenError("token claim 'jti' is malformed")
+    try:
+        datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise TokenError("token claim out of range") from exc
     return claims
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from harness.quiz.deps import CurrentUser, PrincipalDep, SessionDep, SettingsDep, auth_session, unauthorized
 from harness.quiz.models import RevokedToken, User
@@ -30,7 +31,12 @@ def login(body: LoginRequest, request: Request, db: SessionDep, settings: Settin
 @router.post("/logout", response_model=Message)
 def logout(principal: PrincipalDep, db: SessionDep) -> Message:
     db.add(RevokedToken(jti=principal.jti, user_id=principal.user_id, expires_at=principal.expires_at))
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        # The same token logged out by a concurrent request since the blacklist middleware looked.
+        db.rollback()
+        raise unauthorized("token has been revoked") from exc
     return Message(detail="logged out")
 
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from harness.quiz.deps import PrincipalDep, SessionDep, commit_or_conflict, get_or_404, get_or_422
+from harness.quiz.deps import PrincipalDep, SessionDep, commit_or_conflict, conflicts_as_409, get_or_404, get_or_422
 from harness.quiz.models import AnswerOption, Question, QuestionSet, QuestionSetItem, Subject, Subtopic, Topic
+from harness.quiz.params import NO_NUL_PATTERN, Offset, PathId, QueryId
 from harness.quiz.schemas import (
     DifficultyCode,
     NodeRename,
@@ -52,12 +53,12 @@ def list_subjects(db: SessionDep) -> list[Subject]:
 
 
 @router.get("/subjects/{subject_id}", response_model=SubjectOut, tags=["hierarchy"])
-def read_subject(subject_id: int, db: SessionDep) -> Subject:
+def read_subject(subject_id: PathId, db: SessionDep) -> Subject:
     return get_or_404(db, Subject, subject_id)
 
 
 @router.patch("/subjects/{subject_id}", response_model=SubjectOut, tags=["hierarchy"])
-def update_subject(subject_id: int, body: SubjectUpdate, db: SessionDep) -> Subject:
+def update_subject(subject_id: PathId, body: SubjectUpdate, db: SessionDep) -> Subject:
     subject = get_or_404(db, Subject, subject_id)
     for key, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(subject, key, value)
@@ -66,7 +67,7 @@ def update_subject(subject_id: int, body: SubjectUpdate, db: SessionDep) -> Subj
 
 
 @router.delete("/subjects/{subject_id}", status_code=204, response_class=Response, tags=["hierarchy"])
-def delete_subject(subject_id: int, db: SessionDep) -> None:
+def delete_subject(subject_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Subject, subject_id))
     commit_or_conflict(db, "subject still has questions; delete or move them first")
 
@@ -81,7 +82,7 @@ def create_topic(body: TopicCreate, db: SessionDep) -> Topic:
 
 
 @router.get("/topics", response_model=list[TopicOut], tags=["hierarchy"])
-def list_topics(db: SessionDep, subject_id: int | None = None) -> list[Topic]:
+def list_topics(db: SessionDep, subject_id: QueryId = None) -> list[Topic]:
     query = select(Topic).options(selectinload(Topic.subtopics)).order_by(Topic.id)
     if subject_id is not None:
         query = query.where(Topic.subject_id == subject_id)
@@ -89,7 +90,7 @@ def list_topics(db: SessionDep, subject_id: int | None = None) -> list[Topic]:
 
 
 @router.patch("/topics/{topic_id}", response_model=TopicOut, tags=["hierarchy"])
-def rename_topic(topic_id: int, body: NodeRename, db: SessionDep) -> Topic:
+def rename_topic(topic_id: PathId, body: NodeRename, db: SessionDep) -> Topic:
     topic = get_or_404(db, Topic, topic_id)
     topic.name = body.name
     commit_or_conflict(db, f"topic {body.name!r} already exists in this subject")
@@ -97,7 +98,7 @@ def rename_topic(topic_id: int, body: NodeRename, db: SessionDep) -> Topic:
 
 
 @router.delete("/topics/{topic_id}", status_code=204, response_class=Response, tags=["hierarchy"])
-def delete_topic(topic_id: int, db: SessionDep) -> None:
+def delete_topic(topic_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Topic, topic_id))
     commit_or_conflict(db, "topic still has questions; delete or move them first")
 
@@ -112,7 +113,7 @@ def create_subtopic(body: SubtopicCreate, db: SessionDep) -> Subtopic:
 
 
 @router.patch("/subtopics/{subtopic_id}", response_model=SubtopicOut, tags=["hierarchy"])
-def rename_subtopic(subtopic_id: int, body: NodeRename, db: SessionDep) -> Subtopic:
+def rename_subtopic(subtopic_id: PathId, body: NodeRename, db: SessionDep) -> Subtopic:
     subtopic = get_or_404(db, Subtopic, subtopic_id)
     subtopic.name = body.name
     commit_or_conflict(db, f"subtopic {body.name!r} already exists in this topic")
@@ -120,7 +121,7 @@ def rename_subtopic(subtopic_id: int, body: NodeRename, db: SessionDep) -> Subto
 
 
 @router.delete("/subtopics/{subtopic_id}", status_code=204, response_class=Response, tags=["hierarchy"])
-def delete_subtopic(subtopic_id: int, db: SessionDep) -> None:
+def delete_subtopic(subtopic_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Subtopic, subtopic_id))
     commit_or_conflict(db, "subtopic still has questions; delete or move them first")
 
@@ -146,13 +147,15 @@ def create_question(body: QuestionCreate, principal: PrincipalDep, db: SessionDe
 @router.get("/questions", response_model=QuestionPage, tags=["questions"])
 def list_questions(
     db: SessionDep,
-    subject_id: int | None = None,
-    topic_id: int | None = None,
-    subtopic_id: int | None = None,
+    subject_id: QueryId = None,
+    topic_id: QueryId = None,
+    subtopic_id: QueryId = None,
     difficulty: DifficultyCode | None = None,
-    q: str | None = Query(None, min_length=1, max_length=100, description="case-insensitive text search"),
+    q: str | None = Query(
+        None, min_length=1, max_length=100, pattern=NO_NUL_PATTERN, description="case-insensitive text search"
+    ),
     limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> QuestionPage:
     query = select(Question).join(Subtopic).join(Topic)
     if subject_id is not None:
@@ -171,12 +174,12 @@ def list_questions(
 
 
 @router.get("/questions/{question_id}", response_model=QuestionPublic, tags=["questions"])
-def read_question(question_id: int, db: SessionDep) -> Question:
+def read_question(question_id: PathId, db: SessionDep) -> Question:
     return get_or_404(db, Question, question_id)
 
 
 @router.patch("/questions/{question_id}", response_model=QuestionFull, tags=["questions"])
-def update_question(question_id: int, body: QuestionUpdate, db: SessionDep) -> Question:
+def update_question(question_id: PathId, body: QuestionUpdate, db: SessionDep) -> Question:
     question = get_or_404(db, Question, question_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"options"})
     if "subtopic_id" in changes:
@@ -192,7 +195,7 @@ def update_question(question_id: int, body: QuestionUpdate, db: SessionDep) -> Q
 
 
 @router.delete("/questions/{question_id}", status_code=204, response_class=Response, tags=["questions"])
-def delete_question(question_id: int, db: SessionDep) -> None:
+def delete_question(question_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Question, question_id))
     commit_or_conflict(db, "question is still referenced")
 
@@ -235,24 +238,28 @@ def list_question_sets(db: SessionDep) -> list[QuestionSetOut]:
 
 
 @router.get("/question-sets/{set_id}", response_model=QuestionSetOut, tags=["question sets"])
-def read_question_set(set_id: int, db: SessionDep) -> QuestionSetOut:
+def read_question_set(set_id: PathId, db: SessionDep) -> QuestionSetOut:
     return _set_out(get_or_404(db, QuestionSet, set_id))
 
 
 @router.patch("/question-sets/{set_id}", response_model=QuestionSetOut, tags=["question sets"])
-def update_question_set(set_id: int, body: QuestionSetUpdate, db: SessionDep) -> QuestionSetOut:
+def update_question_set(set_id: PathId, body: QuestionSetUpdate, db: SessionDep) -> QuestionSetOut:
     question_set = get_or_404(db, QuestionSet, set_id)
-    for key, value in body.model_dump(exclude_unset=True, exclude_none=True, exclude={"question_ids"}).items():
-        setattr(question_set, key, value)
-    if body.question_ids is not None:
-        question_set.items = []
-        db.flush()  # the old items must be gone before rows with the same keys are inserted
-        question_set.items = _items(db, body.question_ids)
-    commit_or_conflict(db, "a question set with that name already exists")
+    # Validate the new items before changing anything: their look-ups would autoflush the changes,
+    # outside the conflict handling below.
+    new_items = _items(db, body.question_ids) if body.question_ids is not None else None
+    with conflicts_as_409(db, "a question set with that name already exists"):
+        for key, value in body.model_dump(exclude_unset=True, exclude_none=True, exclude={"question_ids"}).items():
+            setattr(question_set, key, value)
+        if new_items is not None:
+            question_set.items = []
+            db.flush()  # the old items must be gone before rows with the same keys are inserted
+            question_set.items = new_items
+        db.commit()
     return _set_out(question_set)
 
 
 @router.delete("/question-sets/{set_id}", status_code=204, response_class=Response, tags=["question sets"])
-def delete_question_set(set_id: int, db: SessionDep) -> None:
+def delete_question_set(set_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, QuestionSet, set_id))
     commit_or_conflict(db, "question set is still referenced")

@@ -17,6 +17,7 @@ from harness.quiz.models import (
     User,
     utcnow,
 )
+from harness.quiz.params import NO_NUL_PATTERN
 from harness.quiz.schemas import Leaderboard, LeaderboardEntry, ResponseCreate, ResponseResult, ScoreOut, TimePeriodOut
 from harness.quiz.scoring import add_to_scores, period_start
 
@@ -76,7 +77,7 @@ def my_scores(user: CurrentUser, db: SessionDep) -> list[ScoreOut]:
 @router.get("/leaderboard", response_model=Leaderboard)
 def leaderboard(
     db: SessionDep,
-    time_period: str = Query("all_time", max_length=20),
+    time_period: str = Query("all_time", max_length=20, pattern=NO_NUL_PATTERN),
     limit: int = Query(10, ge=1, le=100),
 ) -> Leaderboard:
     period = db.scalar(select(TimePeriod).where(TimePeriod.code == time_period))

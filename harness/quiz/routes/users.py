@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from harness.quiz.deps import CurrentUser, SessionDep, SettingsDep, commit_or_conflict, get_or_404
 from harness.quiz.models import User
+from harness.quiz.params import Offset, PathId
 from harness.quiz.passwords import hash_password
 from harness.quiz.schemas import UserCreate, UserOut, UserUpdate
 
@@ -30,18 +31,18 @@ def create_user(body: UserCreate, db: SessionDep, settings: SettingsDep) -> User
 
 @router.get("", response_model=list[UserOut])
 def list_users(
-    db: SessionDep, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)
+    db: SessionDep, limit: int = Query(50, ge=1, le=200), offset: Offset = 0
 ) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id).limit(limit).offset(offset)))
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def read_user(user_id: int, db: SessionDep) -> User:
+def read_user(user_id: PathId, db: SessionDep) -> User:
     return get_or_404(db, User, user_id)
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserUpdate, db: SessionDep, settings: SettingsDep) -> User:
+def update_user(user_id: PathId, body: UserUpdate, db: SessionDep, settings: SettingsDep) -> User:
     user = get_or_404(db, User, user_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "password" in changes:
@@ -57,7 +58,7 @@ def update_user(user_id: int, body: UserUpdate, db: SessionDep, settings: Settin
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-def delete_user(user_id: int, admin: CurrentUser, db: SessionDep) -> None:
+def delete_user(user_id: PathId, admin: CurrentUser, db: SessionDep) -> None:
     user = get_or_404(db, User, user_id)
     if user.id == admin.id:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="an admin cannot delete their own account")

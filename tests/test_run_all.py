@@ -1,0 +1,217 @@
+"""`run_all.py` end to end (the smoke profile, in a subprocess, under a temporary output root) and its
+command line: exit codes, one-line errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import paths, profiles, study
+from harness.errors import HarnessError
+
+
+def _load_run_all():
+    """run_all.py is a script at the project root, not a package module: load it from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_all", paths.ROOT / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+RUN_ALL = paths.ROOT / "run_all.py"
+RUN_ID = "smoke-e2e"
+API_TEST = "suite/test_integration.py::test_login_then_protected_endpoint"
+
+
+def _run_all(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RUN_ALL), *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _listing(directory: Path) -> dict[str, float]:
+    if not directory.exists():
+        return {}
+    return {str(p.relative_to(directory)): p.lstat().st_mtime for p in directory.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    before = {d: _listing(d) for d in (paths.DATA, paths.REPORTS)}
+    started = time.perf_counter()
+    completed = _run_all("--profile", "smoke", "--output-root", str(root), "--run-id", RUN_ID, "--no-progress")
+    elapsed = time.perf_counter() - started
+    after = {d: _listing(d) for d in (paths.DATA, paths.REPORTS)}
+    return root, completed, elapsed, before, after
+
+
+def test_smoke_profile_runs_end_to_end(smoke):
+    root, completed, elapsed, _, _ = smoke
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "acceptance criteria" in completed.stdout and "report:" in completed.stdout
+    assert "speedup" in completed.stdout and "95 % CI" in completed.stdout
+    report_dir = root / "reports" / RUN_ID
+    assert (report_dir / "report.html").is_file()
+    for name in study.NOTEBOOKS:
+        executed = json.loads((report_dir / f"{name}.ipynb").read_text())
+        errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[:1]}"
+    assert (root / "reports" / "latest").is_symlink()
+    assert (root / "reports" / "latest").resolve() == report_dir.resolve()
+    assert (root / "data" / "baselines" / "study-smoke-transactional.json").is_file()
+    assert (report_dir / "tables" / "verdicts.csv").is_file()
+    print(f"smoke study took {elapsed:.1f} s")
+
+
+def test_smoke_run_leaves_the_projects_data_and_reports_alone(smoke):
+    _, completed, _, before, after = smoke
+    assert completed.returncode == 0
+    assert before == after
+
+
+def _verdict_rows(page: str) -> dict[str, str]:
+    table = re.search(r'<table[^>]*id="verdicts"[^>]*>(.*?)</table>', page, re.DOTALL)
+    assert table, "the report has no verdict table"
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.DOTALL):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.DOTALL)]
+        rows[cells[0]] = " | ".join(cells)
+    return rows
+
+
+def _roundings(value: float, spec: str) -> set[str]:
+    """The value as the report prints it, allowing for float summation order in the last digit."""
+    return {format(value * (1 + e), spec) for e in (-1e-9, 0.0, 1e-9)}
+
+
+def test_report_numbers_match_an_independent_recomputation(smoke):
+    root, completed, _, _, _ = smoke
+    assert completed.returncode == 0
+    timings = pd.read_csv(root / "data" / "runs" / RUN_ID / "timings.csv")
+    measured = timings[(timings["phase"] == "total") & timings["valid"] & ~timings["warmup"]]
+    measured = measured[~measured["test"].str.startswith("<fixture:")]
+    api_median = measured[(measured["test"] == API_TEST) & (measured["variant"] == "transactional")]["seconds"].median()
+    sums = measured.groupby(["variant", "repetition"])["seconds"].sum()
+    improvement = (1 - sums["transactional"].median() / sums["baseline"].median()) * 100
+
+    page = (root / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    rows = _verdict_rows(page)
+    assert set(rows) >= {"criterion", "API test < 0.5 s", "suite improvement >= 70 %", "no failing tests"}
+    api_row, suite_row = rows["API test < 0.5 s"], rows["suite improvement >= 70 %"]
+    assert any(f"| {text} s |" in api_row for text in _roundings(api_median, ".4g")), (api_median, api_row)
+    assert any(f"| {text} % |" in suite_row for text in _roundings(improvement, ".1f")), (improvement, suite_row)
+    assert RUN_ID in page and 'tables_for_run("' in page
+    assert "seed's claim" in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--profile", "huge"], "invalid choice: 'huge'"),
+        (["--run-id", "../escape"], "bad run id"),
+        (["--no-such-option"], "unrecognized arguments"),
+        (["--output-root", str(RUN_ALL)], "is not a directory"),
+        (["--resume", "a", "--run-id", "b"], "name different runs"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args, fragment):
+    completed = _run_all(*args, timeout=60)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], completed.stderr
+    assert "Traceback" not in completed.stderr and completed.stdout == ""
+
+
+def test_resuming_an_unknown_run_is_one_error_line(tmp_path):
+    completed = _run_all("--resume", "nope", "--output-root", str(tmp_path), "--no-progress", timeout=120)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nope" in lines[0], completed.stderr
+
+
+class _FakeResult:
+    def __init__(self, *, passed: bool, check: bool) -> None:
+        self.check = check
+        self.all_passed = passed
+        self.check_failed = check and not passed
+
+
+@pytest.mark.parametrize("passed, check, status", [(True, True, 0), (False, True, 1), (False, False, 0)])
+def test_check_exits_1_only_when_a_criterion_fails(monkeypatch, capsys, passed, check, status):
+    run_all = _load_run_all()
+
+    seen = {}
+
+    def fake_run_study(**kwargs):
+        seen.update(kwargs)
+        return _FakeResult(passed=passed, check=kwargs["check"])
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    monkeypatch.setattr(study, "format_summary", lambda result: ["summary"])
+    argv = ["--profile", "smoke", "--no-progress"] + (["--check"] if check else [])
+    assert run_all.main(argv) == status
+    assert seen["profile"] == "smoke" and seen["check"] is check and seen["progress"] is False
+    assert capsys.readouterr().out == "summary\n"
+
+
+def test_library_errors_become_one_line_and_exit_2(monkeypatch, capsys):
+    run_all = _load_run_all()
+
+    def failing(**kwargs):
+        raise HarnessError("notebook 02_analysis.ipynb failed in cell [3]: ValueError: boom")
+
+    monkeypatch.setattr(study, "run_study", failing)
+    assert run_all.main(["--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "error: notebook 02_analysis.ipynb failed in cell [3]: ValueError: boom\n"
+
+
+def test_profiles_fit_their_purpose():
+    smoke = profiles.get_profile("smoke")
+    assert smoke.repetitions == 2 and smoke.warmup == 0 and smoke.marker and "integration" in smoke.marker
+    assert profiles.DEFAULT_PROFILE == "standard"
+    assert profiles.get_profile("full").repetitions > profiles.get_profile("standard").repetitions
+    with pytest.raises(HarnessError, match="choose one of smoke, quick, standard, full"):
+        profiles.get_profile("nope")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_exits_130_in_one_line_and_keeps_the_data(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, str(RUN_ALL), "--profile", "smoke", "--output-root", str(tmp_path), "--run-id", "stopped",
+         "--no-progress"],
+        cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    metadata = tmp_path / "data" / "runs" / "stopped" / "metadata.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if metadata.exists() and json.loads(metadata.read_text()).get("status") == "running":
+            break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the run never started")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "Traceback" not in stderr, stderr
+    assert json.loads(metadata.read_text())["status"] == "interrupted"
+    assert "--resume stopped" in lines[0]
