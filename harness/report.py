@@ -51,7 +51,6 @@ class SeedClaim:
     seed_says: str
 
 
-SEED_DOCUMENT = "seed write-up 000_f87169cb2106bc20 (Test Performance Phase 2.4)"
 SEED_CLAIMS: tuple[SeedClaim, ...] = (
     SeedClaim(
         "api_baseline", "API test time, old architecture", 2.19, "s",
@@ -74,7 +73,8 @@ SEED_CLAIMS: tuple[SeedClaim, ...] = (
 TABLE_DESCRIPTIONS: dict[str, str] = {
     "run": "the run and the analysis settings (variants compared, seed, resamples, previous run)",
     "verdicts": "the seed's acceptance criteria: measured value, confidence interval, target, verdict",
-    "seed_claims": "the seed's reported figures beside our measurement of the same quantity",
+    "seed_claims": "the figures the seed write-up (000_f87169cb2106bc20, Phase 2.4) reports, beside our "
+    "measurement of the same quantity; the seed's figures are claims, not results of this study",
     "headline": "suite, per-test and API-test speedups with confidence intervals",
     "suite": "suite-level comparison (sum of test totals; process wall time)",
     "categories": "per-category comparison",
@@ -513,7 +513,7 @@ def _reproducibility(
             continue
         p = prev_suite.loc[row.unit]
         rows.append({
-            "item": f"speedup, {row.unit}", "kind": "speedup",
+            "item": f"speedup ({row.unit})", "kind": "speedup",
             "current": row.speedup, "current_ci_low": row.speedup_ci_low, "current_ci_high": row.speedup_ci_high,
             "current_passed": None,
             "previous": p["speedup"], "previous_ci_low": p["speedup_ci_low"], "previous_ci_high": p["speedup_ci_high"],
@@ -695,10 +695,13 @@ def _format_number(value: Any, spec: str) -> str:
 
 def number_format(column: str) -> str:
     """The format spec of a column, from its name: ``*_s`` seconds 4 significant digits,
-    ``*_pct`` one decimal, speedups and ratios 3 significant digits, p-values 2."""
+    ``*_pct`` one decimal, speedups and ratios 3 significant digits, p-values 2, counts per
+    suite run whole numbers, anything else 4 significant digits."""
     name = column.removesuffix("_ci_low").removesuffix("_ci_high")
-    if name.endswith("_pct") or name == "rate":
+    if name.endswith("_pct"):
         return ".1f"
+    if name == "rate":
+        return ".3f"
     if name.endswith("_s") or name.endswith("_s_mean"):
         return ".4g"
     if "speedup" in name or name in ("hl_ratio",):
@@ -707,8 +710,8 @@ def number_format(column: str) -> str:
         return "+.2f"
     if "p_value" in name or name.startswith("mw_p") or name.startswith("p_holm") or name in ("p_bh",):
         return ".2g"
-    if name.endswith("_per_test") or name.endswith("_per_run"):
-        return ".4g"
+    if name.endswith("_per_run"):
+        return ".0f"
     return ".4g"
 
 
@@ -886,14 +889,17 @@ def format_reproducibility(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     for row in speedups.itertuples(index=False):
         now = _interval(row.current_ci_low, row.current_ci_high, ".3g")
         before = _interval(row.previous_ci_low, row.previous_ci_high, ".3g")
+        values = f"{format(row.current, '.3g')}x {now} now, {format(row.previous, '.3g')}x {before} before"
+        item = row.item[:1].upper() + row.item[1:]
         if row.cis_overlap is None or (isinstance(row.cis_overlap, float) and math.isnan(row.cis_overlap)):
-            lines.append(f"The {row.item} intervals cannot be compared (one is missing: now {now}, before {before}).")
+            lines.append(f"{item}: the intervals cannot be compared, one is missing ({values}).")
         elif row.cis_overlap:
-            lines.append(f"The {row.item} intervals overlap: {format(row.current, '.3g')}x {now} now, "
-                         f"{format(row.previous, '.3g')}x {before} before.")
+            lines.append(f"{item}: the 95 % intervals overlap ({values}).")
         else:
-            lines.append(f"The {row.item} intervals do NOT overlap: {format(row.current, '.3g')}x {now} now, "
-                         f"{format(row.previous, '.3g')}x {before} before; the two runs disagree beyond their noise.")
+            lines.append(
+                f"{item}: the 95 % intervals do NOT overlap ({values}); "
+                "the two runs disagree by more than their noise."
+            )
     tests = tables["reproducibility_tests"]
     known = tests.dropna(subset=["cis_overlap"]) if len(tests) else tests
     if len(known):

@@ -98,8 +98,8 @@ def resolve_run(
     progress: bool = False,
 ) -> Path:
     """The run a notebook works on: ``run_id`` if given, else the latest complete run in
-    ``runs_dir``, else a new small run of ``profile_if_none`` measured now (``measure_new``:
-    always measure a new run of that profile).
+    ``runs_dir`` that measured both presets, else a new small run of ``profile_if_none``
+    measured now (``measure_new``: always measure a new run of that profile).
 
     Returns
     -------
@@ -111,8 +111,12 @@ def resolve_run(
         return measure(profile=profiles.get_profile(profile_if_none), runs_dir=runs_dir, progress=progress).run_dir
     if run_id:
         return dataset.find_run(run_id, runs_dir=runs_dir)
-    if any(s.status == "complete" for s in dataset.list_runs(runs_dir)):
-        return dataset.latest_run(runs_dir)
+    # Other studies (attribution, scaling) store runs of other variants in the same directory.
+    comparable = [
+        s for s in dataset.list_runs(runs_dir) if s.status == "complete" and set(VARIANTS) <= set(s.variants)
+    ]
+    if comparable:
+        return comparable[-1].path
     return measure(profile=profiles.get_profile(profile_if_none), runs_dir=runs_dir, progress=progress).run_dir
 
 

@@ -191,7 +191,7 @@ def run_why_study(
     output_dir : path
         Runs directory (default data/runs); the runs are `why-<size>-<stamp>-<part>`.
     seed : int
-        Seeds the subset choice, the fraction, the schedules and the bootstrap.
+        Seeds the fraction, the schedules (random order per block) and the bootstrap.
     progress : bool
         Progress bars (tqdm) while processes run.
     run_prefix : str, optional

@@ -40,9 +40,12 @@ def test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware(client, 
 
 
 @pytest.mark.needs_shared_transaction
-def test_no_second_connection_during_request_cycle(client, make_user):
+def test_no_second_connection_during_request_cycle(client, make_user, db_session):
     # Committed, so under own wiring the request cycle works and only the count can fail.
     make_user("one_connection")
+    # Pin the test session's own connection first (recreate isolation releases it on commit):
+    # only connections opened by someone else count.
+    db_session.connection()
     with counting() as counted:
         token = client.post("/login", json={"username": "one_connection", "password": "correct-horse-battery"}).json()[
             "access_token"

@@ -333,3 +333,17 @@ def test_regeneration_text_names_the_run_and_the_call(tables, runs):
     assert 'tables_for_run("' in text and "run-a" in text
     assert "--resume run-a" in text
     assert not math.isnan(tables["run"].iloc[0]["seed"])
+
+
+def test_notebooks_default_to_the_latest_run_of_both_presets(tmp_path):
+    runs_dir = tmp_path / "runs"
+    older = write_synthetic_run(runs_dir, "older", started_at="2025-01-01T10:00:00+00:00", seed=12)
+    newer = write_synthetic_run(runs_dir, "newer", started_at="2025-01-01T11:00:00+00:00", seed=13)
+    other = write_synthetic_run(runs_dir, "other-study", started_at="2025-01-01T12:00:00+00:00", seed=14)
+    metadata = dataset.read_metadata(other)
+    metadata["variants"] = [{"label": "transactional+storage=disk", "spec": "", "pytest_args": []}]
+    dataset.write_metadata(other, metadata)
+    assert study.resolve_run(runs_dir=runs_dir) == newer
+    assert study.resolve_run(runs_dir=runs_dir, run_id="older") == older
+    with pytest.raises(HarnessError, match="no run 'missing'"):
+        study.resolve_run(runs_dir=runs_dir, run_id="missing")

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -40,21 +39,27 @@ def _run_all(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def _listing(directory: Path) -> dict[str, float]:
-    if not directory.exists():
-        return {}
-    return {str(p.relative_to(directory)): p.lstat().st_mtime for p in directory.rglob("*")}
+def _project_state() -> dict[str, object]:
+    """What a smoke run would touch in the project's own data/ and reports/ (other engineers' runs
+    may come and go meanwhile, so only these are compared)."""
+    latest = paths.REPORTS / study.LATEST_LINK
+    baseline = paths.BASELINES / "study-smoke-transactional.json"
+    return {
+        "run": (paths.RUNS / RUN_ID).exists(),
+        "report": (paths.REPORTS / RUN_ID).exists(),
+        "latest": os.readlink(latest) if latest.is_symlink() else latest.exists(),
+        "baseline": baseline.stat().st_mtime if baseline.exists() else None,
+    }
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    before = {d: _listing(d) for d in (paths.DATA, paths.REPORTS)}
+    before = _project_state()
     started = time.perf_counter()
     completed = _run_all("--profile", "smoke", "--output-root", str(root), "--run-id", RUN_ID, "--no-progress")
     elapsed = time.perf_counter() - started
-    after = {d: _listing(d) for d in (paths.DATA, paths.REPORTS)}
-    return root, completed, elapsed, before, after
+    return root, completed, elapsed, before, _project_state()
 
 
 def test_smoke_profile_runs_end_to_end(smoke):
@@ -79,6 +84,7 @@ def test_smoke_run_leaves_the_projects_data_and_reports_alone(smoke):
     _, completed, _, before, after = smoke
     assert completed.returncode == 0
     assert before == after
+    assert before["run"] is False and before["report"] is False
 
 
 def _verdict_rows(page: str) -> dict[str, str]:

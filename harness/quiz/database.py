@@ -25,6 +25,9 @@ def create_quiz_engine(url: str, *, savepoints: bool = False, echo: bool = False
     connection, so it is shared through `StaticPool`. With `savepoints=True` the pysqlite driver's
     own transaction handling is switched off and SQLAlchemy emits BEGIN itself, the documented
     recipe that makes SAVEPOINT (and so rollback isolation) work on SQLite.
+
+    PostgreSQL (`postgresql+psycopg://...`) needs none of this: foreign keys are always
+    enforced, and BEGIN/SAVEPOINT work as SQLAlchemy expects, so `savepoints` changes nothing.
     """
     is_sqlite = url.startswith("sqlite")
     kwargs: dict = {"echo": echo}
