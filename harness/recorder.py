@@ -124,14 +124,15 @@ class TimingRecorder:
         if self._test is None:
             return
         self._test.phase = phase
-        started = self._clock()
-        self._test.span = _Span(started, self._counters())
-        self._own_ns += self._clock() - started
+        own_started = time.perf_counter_ns()
+        self._test.span = _Span(self._clock(), self._counters())
+        self._own_ns += time.perf_counter_ns() - own_started
 
     def stop_phase(self) -> None:
         test = self._test
         if test is None or test.span is None or test.phase is None:
             return
+        own_started = time.perf_counter_ns()
         end_ns, end = self._clock(), self._counters()
         span = test.span
         test.phases[test.phase] = {
@@ -139,7 +140,7 @@ class TimingRecorder:
             "counters": (end - span.start - span.excluded).as_dict(),
         }
         test.phase, test.span = None, None
-        self._own_ns += self._clock() - end_ns
+        self._own_ns += time.perf_counter_ns() - own_started
 
     def finish_test(self, *, outcome: str) -> None:
         """Write the test record; phases that never ran (call after a failed setup) are absent."""
@@ -195,11 +196,12 @@ class TimingRecorder:
     # -- output --------------------------------------------------------------------------
 
     def _write(self, record: dict[str, Any]) -> None:
-        started = self._clock()
+        # The recorder's own cost is timed with the real clock, never the injected one.
+        started = time.perf_counter_ns()
         if self._file is None:
             # Append: a second session in the same process (pytester's in-process runs) must
             # not truncate the first one's records.
             self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps({"schema_version": SCHEMA_VERSION, **record}) + "\n")
         self._file.flush()
-        self._own_ns += self._clock() - started
+        self._own_ns += time.perf_counter_ns() - started
