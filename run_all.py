@@ -1,7 +1,8 @@
 """Run the whole study: measure both architectures, execute the notebooks, export the HTML report.
 
     python run_all.py [--profile smoke|quick|standard|full] [--check] [--run-id ID]
-                      [--output-root DIR] [--no-progress] [--resume RUN_ID]
+                      [--with why,postgres,parallel|all|none] [--output-root DIR]
+                      [--no-progress] [--resume RUN_ID]
 
 Exit status: 0 done; 1 ``--check`` and an acceptance criterion failed; 2 an error (one line
 ``error: <message>`` on stderr); 130 interrupted (Ctrl-C or SIGTERM; measured data is kept).
@@ -44,6 +45,15 @@ def run_identifier(text: str) -> str:
     return text
 
 
+def report_sections(text: str) -> tuple[str, ...]:
+    from harness.sections import parse_sections
+
+    try:
+        return parse_sections(text)
+    except HarnessError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
 def output_root(text: str) -> Path:
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
@@ -71,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output-root", type=output_root, metavar="DIR",
         help="write data/runs, data/baselines and reports under DIR instead of the project",
+    )
+    parser.add_argument(
+        "--with", dest="sections", type=report_sections, metavar="SECTIONS",
+        help="optional report sections to measure after the main run, comma-separated: why (attribution, floor, "
+        "scaling), postgres (SQLite vs PostgreSQL), parallel (serial vs pytest -n 2); 'all' or 'none' "
+        "(default: the profile's; full has all three). They take minutes at smoke/standard size and much "
+        "longer at full size",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or step messages")
     return parser
@@ -106,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check=args.check,
             progress=not args.no_progress,
             on_step=None if args.no_progress else step,
+            sections=args.sections,
         )
     except (RunInterrupted, StudyInterrupted) as interrupted:
         print(f"interrupted: {interrupted}", file=sys.stderr)

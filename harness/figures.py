@@ -226,8 +226,11 @@ def speedup_forest(
     target_improvement_pct: float | None = 70.0,
     highlight: str | None = None,
     max_tests: int | None = None,
+    title: str | None = None,
+    xlabel: str = "speedup = median baseline / median candidate (log scale; > 1: candidate faster)",
 ) -> Figure:
-    """Per-test speedup (ratio of medians) with its bootstrap interval, one row per test.
+    """Per-test speedup (ratio of medians) with its bootstrap interval, one row per test (or per
+    any other unit: ``title`` and ``xlabel`` name what the rows are).
 
     Parameters
     ----------
@@ -272,10 +275,11 @@ def speedup_forest(
     axes.set_ylim(-0.7, n - 0.3 + 0.8)
     axes.set_xscale("log")
     plain_log_ticks(axes.xaxis)
-    axes.set_xlabel("speedup = median baseline / median candidate (log scale; > 1: candidate faster)")
+    axes.set_xlabel(xlabel)
     axes.grid(axis="x", which="both", alpha=0.3)
     level = tests.attrs.get("confidence_level")
-    title = "Per-test speedup" + (f" with {level * 100:.0f} % bootstrap CIs" if level else "")
+    if title is None:
+        title = "Per-test speedup" + (f" with {level * 100:.0f} % bootstrap CIs" if level else "")
     axes.set_title(title, fontsize=10)
     return figure
 

@@ -27,6 +27,9 @@ class Profile:
     ``budget_s`` is the wall time the whole ``run_all.py`` is meant to stay under on the study
     machine (None: as long as it takes); it documents the tuning and is checked by nothing at
     run time. ``marker``/``keyword`` are pytest ``-m``/``-k`` expressions (None: the whole suite).
+    ``sections`` are the optional report sections measured by default (``harness.sections``:
+    why, postgres, parallel; ``run_all.py --with`` overrides), at ``section_size`` (the size of
+    ``harness.why`` and ``harness.environments``); the budget covers the default sections only.
     """
 
     name: str
@@ -42,6 +45,8 @@ class Profile:
     repetition_timeout_s: float = 600.0
     cell_timeout_s: float = 600.0
     budget_s: float | None = None
+    sections: tuple[str, ...] = ()
+    section_size: Literal["smoke", "standard", "full"] = "smoke"
 
     def __post_init__(self) -> None:
         if self.repetitions < 1:
@@ -102,12 +107,14 @@ STANDARD = Profile(
     repetition_timeout_s=600.0,
     cell_timeout_s=600.0,
     budget_s=180.0,
+    section_size="standard",
 )
 # 30 per side: per-test intervals narrow to a few percent, per-test Mann-Whitney tests survive
 # Holm, and halves of 15 let the regression gate fire (smallest one-sided p 1/C(30,15) = 6.5e-9).
 FULL = Profile(
     name="full",
-    description="whole suite, 2 warm-up + 30 measured repetitions in seeded random order: tight intervals (~15-20 minutes)",
+    description="whole suite, 2 warm-up + 30 measured repetitions in seeded random order: tight intervals, "
+    "plus the why, PostgreSQL and parallel sections at full size (well over an hour)",
     repetitions=30,
     warmup=2,
     schedule="random",
@@ -116,6 +123,8 @@ FULL = Profile(
     repetition_timeout_s=600.0,
     cell_timeout_s=1800.0,
     budget_s=None,
+    sections=("why", "postgres", "parallel"),
+    section_size="full",
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, QUICK, STANDARD, FULL)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from harness.errors import HarnessError
 
 NOTEBOOKS: tuple[str, ...] = ("01_benchmark", "02_analysis", "03_regression", "04_validation_report")
 REPORT_NOTEBOOK = "04_validation_report"
+# Executed too when the run has why-study runs beside it (harness.sections).
+WHY_NOTEBOOK = "05_why_faster"
 REPORT_FILE = "report.html"
 LATEST_LINK = "latest"
 TABLES_DIR = "tables"
@@ -76,6 +78,7 @@ class StudyResult:
     total_s: float
     invalid_measured_repetitions: int
     reproducibility: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
 
     @property
     def all_passed(self) -> bool:
@@ -293,9 +296,58 @@ def new_run_id() -> str:
     return f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
 
 
-def _resume_command(run_id: str, study_paths: StudyPaths, output_root: Path | str | None) -> str:
+def _resume_command(
+    run_id: str, study_paths: StudyPaths, output_root: Path | str | None, sections: Sequence[str] | None = None
+) -> str:
     command = f"python run_all.py --resume {run_id}"
+    if sections is not None:
+        command += f" --with {','.join(sections) or 'none'}"
     return command + (f" --output-root {study_paths.output_root}" if output_root is not None else "")
+
+
+def measure_sections(
+    sections: Sequence[str],
+    *,
+    run_id: str,
+    profile: profiles.Profile,
+    runs_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, list[Path]]:
+    """Record the runs of the optional report sections beside main run ``run_id``
+    (``harness.sections`` names them); with ``resume``, continue those already started.
+
+    Returns
+    -------
+    dict
+        ``{"environments": [run dir], "why": [run dirs]}`` for the sections measured.
+    """
+    from harness import environments, sections as report_sections, why
+
+    unknown = [name for name in sections if name not in report_sections.SECTIONS]
+    if unknown:
+        raise HarnessError(f"unknown section {unknown[0]!r}: choose from {', '.join(report_sections.SECTIONS)}")
+    size = profile.section_size
+    recorded: dict[str, list[Path]] = {}
+    chosen = [name for name in environments.SECTIONS if name in sections]
+    if chosen:
+        if on_step:
+            on_step(f"measuring {' and '.join(chosen)} ({size} size: harness.environments)")
+        result = environments.run_environment_study(
+            size=size, sections=chosen, output_dir=runs_dir, run_id=report_sections.environment_run_id(run_id),
+            resume=resume, seed=profile.seed, progress=progress,
+        )
+        recorded["environments"] = [Path(result.run_dir)]
+    if "why" in sections:
+        if on_step:
+            on_step(f"measuring why it is faster ({size} size: harness.why)")
+        result = why.run_why_study(
+            profile_size=size, output_dir=runs_dir, seed=profile.seed, progress=progress,
+            run_prefix=report_sections.why_run_prefix(run_id), resume=resume,
+        )
+        recorded["why"] = list(result.run_dirs.values())
+    return recorded
 
 
 def _replace_link(link: Path, target_name: str) -> None:
@@ -313,6 +365,11 @@ def _replace_link(link: Path, target_name: str) -> None:
 
 
 def _notebook_parameters(name: str, *, run_dir: Path, study_paths: StudyPaths, profile: profiles.Profile) -> dict[str, Any]:
+    if name == WHY_NOTEBOOK:
+        from harness.sections import why_runs
+
+        return {"runs_dir": str(study_paths.runs_dir), "run_ids": [p.name for p in why_runs(run_dir)],
+                "size_if_none": "", "seed": profile.seed}
     common = {"runs_dir": str(study_paths.runs_dir), "run_id": run_dir.name}
     if name == "01_benchmark":
         return {**common, "profile": profile.name, "run_new": False}
@@ -368,7 +425,10 @@ def render_reports(
             max_parallel = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             max_parallel = os.cpu_count() or 1
-    workers = max(1, min(max_parallel, len(NOTEBOOKS), 4))
+    from harness.sections import why_runs
+
+    names = NOTEBOOKS + ((WHY_NOTEBOOK,) if why_runs(run_dir) else ())
+    workers = max(1, min(max_parallel, len(names), 4))
 
     def execute(name: str) -> Path:
         return notebooks.execute_notebook(
@@ -381,16 +441,16 @@ def render_reports(
         )
 
     if on_step:
-        on_step(f"executing notebooks {', '.join(NOTEBOOKS)} ({workers} at a time)")
+        on_step(f"executing notebooks {', '.join(names)} ({workers} at a time)")
     # The heaviest first, so the pool stays busy.
-    order = sorted(NOTEBOOKS, key=lambda name: (name != REPORT_NOTEBOOK, name != "02_analysis", name))
+    order = sorted(names, key=lambda name: (name != REPORT_NOTEBOOK, name != "02_analysis", name))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
         futures = {name: pool.submit(execute, name) for name in order}
         tables = report.tables_for_run(run_dir)
         write_tables(tables, report_dir / TABLES_DIR)
         failures = []
         executed = {}
-        for name in NOTEBOOKS:
+        for name in names:
             try:
                 executed[name] = futures[name].result()
             except HarnessError as problem:
@@ -403,7 +463,7 @@ def render_reports(
         report_dir / f"{REPORT_NOTEBOOK}.ipynb", report_dir / REPORT_FILE,
         title=f"Validation report, run {run_dir.name}",
     )
-    return report_dir, tuple(executed[name] for name in NOTEBOOKS), html, tables
+    return report_dir, tuple(executed[name] for name in names), html, tables
 
 
 def run_study(
@@ -416,6 +476,7 @@ def run_study(
     progress: bool = True,
     kernel_name: str = "python3",
     on_step: Callable[[str], None] | None = None,
+    sections: Sequence[str] | None = None,
 ) -> StudyResult:
     """Measure, analyse and report: the whole study.
 
@@ -438,6 +499,9 @@ def run_study(
         Jupyter kernel for the notebooks.
     on_step : callable, optional
         Called with a short description at each step (the CLI prints it).
+    sections : sequence of str, optional
+        Optional report sections to measure after the main run (``harness.sections.SECTIONS``:
+        why, postgres, parallel) at the profile's ``section_size``; default: the profile's.
 
     Returns
     -------
@@ -450,6 +514,7 @@ def run_study(
         :class:`StudyInterrupted` (both HarnessErrors) when interrupted, data kept.
     """
     from harness import notebooks, report
+    from harness import sections as report_sections
     from harness.runner import RunInterrupted
 
     chosen = profiles.get_profile(profile)
@@ -469,14 +534,26 @@ def run_study(
         result = measure(profile=chosen, runs_dir=study_paths.runs_dir, run_id=run_id, resume=resume, progress=progress)
     except RunInterrupted as interrupted:
         raise StudyInterrupted(
-            f"{interrupted}; or finish the whole study with: {_resume_command(run_id, study_paths, output_root)}"
+            f"{interrupted}; or finish the whole study with: "
+            f"{_resume_command(run_id, study_paths, output_root, sections)}"
         ) from None
-    measured = time.perf_counter()
     run_dir = result.run_dir
     if resume:
         # A resumed run keeps the profile it was planned with.
         stored = dataset.read_metadata(run_dir).get("profile")
         chosen = profiles.PROFILES.get(stored, chosen) if isinstance(stored, str) else chosen
+    wanted = tuple(chosen.sections if sections is None else sections)
+    try:
+        measure_sections(
+            wanted, run_id=result.run_id, profile=chosen, runs_dir=study_paths.runs_dir, resume=resume,
+            progress=progress, on_step=on_step,
+        )
+    except RunInterrupted as interrupted:
+        raise StudyInterrupted(
+            f"{interrupted}; or finish the whole study with: "
+            f"{_resume_command(result.run_id, study_paths, output_root, wanted)}"
+        ) from None
+    measured = time.perf_counter()
     try:
         report_dir, executed, html, tables = render_reports(
             run_dir, profile=chosen, study_paths=study_paths, kernel_name=kernel_name, on_step=on_step
@@ -507,6 +584,7 @@ def run_study(
         total_s=finished - started,
         invalid_measured_repetitions=result.invalid_measured_repetitions,
         reproducibility=tuple(report.format_reproducibility(tables)),
+        sections=tuple(report_sections.summary_lines(run_dir)),
     )
 
 
@@ -539,6 +617,8 @@ def format_summary(result: StudyResult) -> list[str]:
             f"warning: {result.invalid_measured_repetitions} measured repetition(s) invalid (failed tests or crash); "
             f"see {result.run_dir / dataset.REPETITIONS_FILE}"
         )
+    if result.sections:
+        lines += ["", *result.sections]
     lines += ["", *result.reproducibility, ""]
     lines.append(f"report: {result.report_html}")
     lines.append(f"        {result.latest_link / REPORT_FILE} (latest)")

@@ -6,27 +6,15 @@ that plays a suite with known effects, must recover them from the files it wrote
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness import attribution, design, floor, runner, why
-from harness.architectures import Switches, resolve
+from harness import attribution, dataset, design, floor, runner, why
+from harness.architectures import Switches
 from harness.errors import HarnessError
-
-# log-time effects of switching each factor from level 0 to level 1; client has none.
-EFFECTS = {
-    "storage": -0.40,
-    "isolation": -0.60,
-    "reference_data": -0.20,
-    "session_wiring": -0.10,
-    "password_hash": 0.70,
-    "client": 0.0,
-}
-
+from fake_processes import EFFECTS, FakeSuite
 
 def synthetic_timings(
     cells: pd.DataFrame,
@@ -199,48 +187,6 @@ def test_main_effect_weights_average_over_the_cells_where_both_levels_run():
 
 # ---------------------------------------------------------------- the study, with a fake suite
 
-FAKE_TESTS = (("suite/test_auth.py::test_login", "auth"), ("suite/test_crud.py::test_create", "crud"))
-TABLE_COST_S = {"recreate": 0.002, "rollback": 0.0, "none": 0.0}
-
-
-class FakeSuite:
-    """Stands in for pytest processes running a suite whose times follow known effects:
-    log-time effects EFFECTS (categorical part), +TABLE_COST_S per extra table per test,
-    isolation=none = the floor (transactional's time minus 5 ms)."""
-
-    def __init__(self, seed: int = 0):
-        self.rng = np.random.default_rng(seed)
-        self.calls = 0
-
-    def seconds(self, switches: Switches, test_index: int) -> float:
-        if switches.isolation == "none":
-            return 0.02 + 0.01 * test_index
-        codes = design.code_switches(Switches(**{f: getattr(switches, f) for f in design.FACTORS}))
-        shift = sum(EFFECTS[f] * codes[f] for f in design.FACTORS)
-        base = 0.02 + 0.01 * test_index + 0.005
-        time = base * np.exp(-sum(EFFECTS[f] for f in design.PATH_FACTORS)) * np.exp(shift)
-        return float(time * np.exp(self.rng.normal(0, 0.01)) + TABLE_COST_S[switches.isolation] * switches.extra_tables)
-
-    def __call__(self, command, *, env, cwd, log_path, timeout_s):
-        self.calls += 1
-        arch = command[command.index("--arch") + 1]
-        overrides = [command[i + 1] for i, arg in enumerate(command) if arg == "--switch"]
-        switches = resolve(arch, overrides)
-        target = command[3]
-        tests = [t for t in FAKE_TESTS if "::" not in target or t[0] == target]
-        raw = Path(next(arg for arg in command if arg.startswith("--harness-timings=")).split("=", 1)[1])
-        with open(raw / "1-main.jsonl", "w") as handle:
-            for index, (node, category) in enumerate(tests):
-                for copy in range(switches.copies):
-                    name = node if switches.copies == 1 else f"{node}[copy{copy}]"
-                    phase = {"duration_ns": int(self.seconds(switches, index) * 1e9), "counters": {}}
-                    record = {"schema_version": 1, "kind": "test", "nodeid": name, "category": category,
-                              "outcome": "passed", "phases": {"setup": {"duration_ns": 1000, "counters": {}}, "call": phase}}
-                    handle.write(json.dumps(record) + "\n")
-        log_path.write_text("fake\n")
-        return runner.ProcessOutcome(exit_code=0, wall_s=1.0 + 0.01 * len(tests) * switches.copies, timed_out=False)
-
-
 @pytest.fixture(scope="module")
 def fake_study(tmp_path_factory):
     suite = FakeSuite()
@@ -299,9 +245,12 @@ def test_small_sizes_run_few_processes(size, processes):
 
 def test_full_size_is_the_whole_factorial_sweep_and_floor():
     plan = why.why_plan("full")
-    assert plan.design.name == "full" and plan.subset_categories is None and plan.floor_tests is None
+    assert plan.design.name == "full" and len(plan.design.variants) == 48
+    assert plan.subset_categories == tuple(why.SUBSET_TESTS) and plan.floor_tests == len(why.SUBSET_TESTS)
+    assert plan.design_repetitions >= 3 and plan.sweep_repetitions >= 2 and plan.floor_repetitions >= 3
+    # the issue's ranges: ~100 extra tables, 10 -> 10,000 reference rows, tens -> hundreds of tests
     assert max(plan.sweep.extra_tables) >= 100 and max(plan.sweep.reference_rows) == 10_000
-    assert max(plan.sweep.copies) >= 10
+    assert len(why.SUBSET_TESTS) * max(plan.sweep.copies) >= 300
     with pytest.raises(HarnessError, match="unknown size"):
         why.why_plan("huge")
 
@@ -310,3 +259,21 @@ def test_one_run_per_role(fake_study):
     result, _ = fake_study
     with pytest.raises(HarnessError, match="never pooled"):
         why.why_tables(result.run_dirs["design"], result.run_dirs["design"])
+
+
+def test_smoke_size_runs_the_real_suite_end_to_end(tmp_path):
+    """The why-study's smoke size on the real suite (real pytest processes): every part completes
+    with no invalid process, and every table is computed from the files written."""
+    result = why.run_why_study(profile_size="smoke", output_dir=tmp_path, seed=1)
+    assert set(result.run_dirs) == {"design", "floor"}
+    for path in result.run_dirs.values():
+        run = dataset.load_run(path)
+        assert run.metadata["status"] == "complete"
+        assert run.repetitions["valid"].all(), run.repetitions[~run.repetitions["valid"]]
+    for name in ("effects", "waterfall", "floor_overall", "scaling_points", "scaling_slopes", "projection"):
+        assert not result.tables[name].empty, name
+    # the sweep's knobs really changed the work: 10 extra tables, 3 copies of every test
+    points = result.tables["scaling_points"]
+    assert {"extra_tables", "copies"} <= set(points["knob"])
+    copies = points[(points["knob"] == "copies")].set_index(["architecture", "value"])["n_tests"]
+    assert copies[("baseline", 3)] == 3 * copies[("baseline", 1)]

@@ -3,6 +3,7 @@ command line: exit codes, one-line errors, Ctrl-C."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -15,7 +16,8 @@ import time
 import pandas as pd
 import pytest
 
-from harness import paths, profiles, study
+from fake_processes import FakeProcesses, FakeSuite
+from harness import environments, floor, paths, profiles, runner, sections, study, why
 from harness.errors import HarnessError
 
 
@@ -87,6 +89,40 @@ def test_smoke_run_leaves_the_projects_data_and_reports_alone(smoke):
     assert before["run"] is False and before["report"] is False
 
 
+def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
+    """Section runs recorded (with fake processes, in seconds) beside the smoke run: re-rendering
+    the report shows them, executes notebook 05, and the summary prints their figures."""
+    root, completed, _, _, _ = smoke
+    assert completed.returncode == 0
+    runs = root / "data" / "runs"
+    fake = FakeSuite()
+    environments.run_environment_study(
+        size="smoke", output_dir=runs, run_id=sections.environment_run_id(RUN_ID),
+        runner=functools.partial(runner.run_benchmark, executor=FakeProcesses(_environment_seconds)),
+    )
+    why.run_why_study(
+        profile_size="smoke", output_dir=runs, run_prefix=sections.why_run_prefix(RUN_ID),
+        runner=functools.partial(runner.run_benchmark, executor=fake),
+        floor_runner=functools.partial(floor.measure_floor, executor=fake),
+    )
+    again = _run_all("--resume", RUN_ID, "--output-root", str(root), "--with", "none", "--no-progress")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "PostgreSQL / parallel" in again.stdout and "why it is faster" in again.stdout
+    report_dir = root / "reports" / RUN_ID
+    page = (report_dir / "report.html").read_text()
+    assert "Not measured in run" not in page
+    for fragment in ("PostgreSQL, per isolation strategy", "serial vs parallel", "share of the change in log per-test time",
+                     "rollback", "baseline@n=2"):
+        assert fragment in page, fragment
+    executed = json.loads((report_dir / f"{study.WHY_NOTEBOOK}.ipynb").read_text())
+    assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def _environment_seconds(switches, test_index: int, workers: int) -> float:
+    storage = {"disk": 0.3, "memory": 0.05, "postgres": 0.4}[switches.storage]
+    return storage * (0.3 if switches.isolation == "rollback" else 1.0) * (1 + 0.1 * test_index)
+
+
 def _verdict_rows(page: str) -> dict[str, str]:
     table = re.search(r'<table[^>]*id="verdicts"[^>]*>(.*?)</table>', page, re.DOTALL)
     assert table, "the report has no verdict table"
@@ -134,6 +170,7 @@ def test_report_numbers_match_an_independent_recomputation(smoke):
         (["--no-such-option"], "unrecognized arguments"),
         (["--output-root", str(RUN_ALL)], "is not a directory"),
         (["--resume", "a", "--run-id", "b"], "name different runs"),
+        (["--with", "why,gpu"], "unknown section 'gpu'"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, fragment):

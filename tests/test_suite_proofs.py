@@ -112,23 +112,26 @@ def test_bad_architecture_arguments_are_one_line_errors(tmp_path, bad):
     assert sum(line.startswith("ERROR:") for line in run.output.splitlines()) == 1
 
 
+PRESET_LIKE = {("own", "per_test"), ("injected", "per_session")}
+
+
 def in_ci_subset(assignment: dict[str, str]) -> bool:
     """The combinations CI runs (2 cores, a few minutes for the whole project); --run-slow runs
     the rest. All combinations of the original SQLite values (storage disk|memory, isolation
-    recreate|rollback|none); for the new values, client=testclient only: truncate on memory
-    (the DELETE path is the same on disk), template on disk (file copy) and memory (image),
-    each crossed with both wirings and both reference scopes; storage=postgres with the two
-    wiring/reference crossings the presets lack, on the cheap truncate (tests/test_postgres.py
-    runs both presets' wiring and reference scope under every strategy on PostgreSQL)."""
+    recreate|rollback|none). For the new values, client=testclient only, and two runs per
+    (storage, isolation) that together cover both wirings and both reference scopes: truncate
+    on memory and on PostgreSQL with the wiring/reference pairs the presets lack (the DELETE path
+    is the same on disk; tests/test_postgres.py runs the preset pairs on PostgreSQL under every
+    strategy), template on disk (file copy) with the presets' pairs and on memory (image) with
+    the others."""
     storage, isolation = assignment["storage"], assignment["isolation"]
     if storage in ("disk", "memory") and isolation in ("recreate", "rollback", "none"):
         return True
     if assignment["client"] != "testclient":
         return False
-    if storage == "postgres":
-        preset_like = (assignment["session_wiring"], assignment["reference_data"]) in {("own", "per_test"), ("injected", "per_session")}
-        return isolation == "truncate" and not preset_like
-    return (storage, isolation) in {("memory", "truncate"), ("disk", "template"), ("memory", "template")}
+    preset_like = (assignment["session_wiring"], assignment["reference_data"]) in PRESET_LIKE
+    wanted = {("postgres", "truncate"): False, ("memory", "truncate"): False, ("memory", "template"): False, ("disk", "template"): True}
+    return wanted.get((storage, isolation)) == preset_like
 
 
 @pytest.mark.parametrize(
