@@ -91,15 +91,17 @@ QUICK = Profile(
     cell_timeout_s=300.0,
     budget_s=60.0,
 )
-# 1 warm-up + 5 measured blocks of ~22-27 s (both architectures, whole suite) plus ~20 s of
-# notebooks fill the 3-minute budget. Random order within blocks (seeded, so the schedule is
-# reproducible) keeps a fixed baseline-then-transactional order from biasing either side.
-# Five per side give bootstrap intervals, not per-test significance: Holm across ~190 tests
-# needs p < 2.6e-4 and the smallest two-sided Mann-Whitney p with 5 + 5 is 7.9e-3.
+# A block (both architectures, whole suite) took 30 s on the idle study machine on a good hour
+# and 60 s when the hypervisor stole ~20 % of the CPU (2026-11-28: 389 s for 1 + 5 blocks).
+# 1 warm-up + 4 measured blocks plus ~25 s of notebooks fit the 3-minute budget only on a good
+# hour. Random order within blocks (seeded, so the schedule is reproducible) keeps a fixed
+# baseline-then-transactional order from biasing either side. Four per side give bootstrap
+# intervals and suite-level Mann-Whitney p down to 0.029, not per-test significance: Holm
+# across ~190 tests needs p < 2.6e-4.
 STANDARD = Profile(
     name="standard",
-    description="whole suite, 1 warm-up + 5 measured repetitions in seeded random order: the default, about 3 minutes",
-    repetitions=5,
+    description="whole suite, 1 warm-up + 4 measured repetitions in seeded random order: the default, about 3 minutes",
+    repetitions=4,
     warmup=1,
     schedule="random",
     n_resamples=2000,

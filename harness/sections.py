@@ -207,6 +207,7 @@ WHY_TABLES: tuple[tuple[str, str], ...] = (
     ("interactions", "interactions estimated by the design"),
     ("floor_overall", "time above the floor (same test bodies, nothing reset), per architecture"),
     ("floor_categories", "time above the floor per category"),
+    ("floor_tests", "time above the floor per test (paired t interval over blocks)"),
     ("scaling_slopes", "fitted slopes per architecture and knob, 95 % CI"),
     ("projection", "PROJECTION to 5,000 tests (not a measurement)"),
 )
