@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +58,9 @@ def postgres_variant(preset: str, isolation: str | None = None) -> str:
     return f"{preset}+{PG}" + ("" if isolation in (None, own) else f",isolation={isolation}")
 
 
+SECTIONS: tuple[str, ...] = ("postgres", "parallel")
+
+
 @dataclass(frozen=True)
 class EnvironmentPlan:
     """What one size measures: the variants (serial and `@n=`), the selection, the repetitions."""
@@ -71,21 +74,21 @@ class EnvironmentPlan:
     workers: tuple[str, ...] = ("2",)
     schedule: str = "random"
     timeout_s: float = 900.0
-    sections: tuple[str, ...] = field(default=("postgres", "parallel"))
+    sections: tuple[str, ...] = SECTIONS
 
     def variants(self) -> list[str]:
+        """The presets serially; each preset's wiring under every strategy on PostgreSQL; the serial
+        variants the parallel ones are compared with, and those under each worker count."""
+        parallel_serial = list(PRESETS)
+        if "parallel" in self.sections and "postgres" in self.parallel_storages:
+            parallel_serial += [postgres_variant(p) for p in PRESETS]
         labels = list(PRESETS)
         if "postgres" in self.sections:
             labels += [postgres_variant(p, s) for p in PRESETS for s in self.strategies[p]]
         if "parallel" in self.sections:
-            serial = list(PRESETS) + ([postgres_variant(p) for p in PRESETS] if "postgres" in self.parallel_storages else [])
-            labels += [f"{label}{parallel.WORKERS_MARK}{n}" for label in serial for n in self.workers]
-            if "postgres" in self.parallel_storages and "postgres" not in self.sections:
-                labels += [postgres_variant(p) for p in PRESETS]
+            labels += parallel_serial
+            labels += [f"{label}{parallel.WORKERS_MARK}{n}" for label in parallel_serial for n in self.workers]
         return list(dict.fromkeys(labels))
-
-
-SECTIONS: tuple[str, ...] = ("postgres", "parallel")
 
 
 def environment_plan(size: Size, *, sections: Sequence[str] = SECTIONS) -> EnvironmentPlan:

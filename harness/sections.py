@@ -15,6 +15,7 @@ the command that measures it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,19 @@ def _environment_tables(run_dir: Path) -> tuple[Path, dict[str, pd.DataFrame]] |
     path = environment_run(run_dir)
     if path is None:
         return None
-    return path, environments.environment_tables(path)
+    return path, _tables_of_files(path, *_file_stamps(path))
+
+
+def _file_stamps(path: Path) -> tuple[int, ...]:
+    return tuple((path / name).stat().st_mtime_ns if (path / name).exists() else 0
+                 for name in ("metadata.json", "repetitions.csv", "timings.csv"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tables_of_files(path: Path, *stamps: int) -> dict[str, pd.DataFrame]:
+    # The PostgreSQL and parallel sections read the same tables (seconds of bootstrap): computed
+    # once per version of the run's files.
+    return environments.environment_tables(path)
 
 
 def _environment_header(path: Path, tables: dict[str, pd.DataFrame]) -> Block:
