@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness import paths
-from harness.errors import HarnessError
+from harness.errors import USER_ERRORS, HarnessError
 from harness.profiles import DEFAULT_PROFILE, PROFILE_NAMES, PROFILES
 
 EXIT_OK = 0
@@ -50,7 +50,7 @@ def report_sections(text: str) -> tuple[str, ...]:
 
     try:
         return parse_sections(text)
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
 
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunInterrupted, StudyInterrupted) as interrupted:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

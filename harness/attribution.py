@@ -50,7 +50,7 @@ import statsmodels.api as sm
 from scipy import stats as scipy_stats
 
 from harness import design as design_mod
-from harness.architectures import parse_spec
+from quiz_architectures.architectures import parse_spec
 from harness.design import FACTORS, LEVELS, OFF_PATH_FACTORS, PATH_FACTORS, TOGGLE_CONDITIONS, Design
 from harness.errors import HarnessError
 from harness.stats import holm_adjust, measured_totals

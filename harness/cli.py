@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness import paths
-from harness.architectures import PRESETS, parse_assignment, parse_spec
-from harness.errors import HarnessError
+from quiz_architectures.architectures import PRESETS, parse_assignment, parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 
 if TYPE_CHECKING:
     from harness.dataset import RunData
@@ -77,7 +77,7 @@ def architecture_spec(text: str) -> str:
     """`baseline`, `transactional` or `PRESET+name=value,...`, checked against the switches."""
     try:
         parse_spec(text)
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
     return text.strip()
 
@@ -86,7 +86,7 @@ def switch_assignment(text: str) -> str:
     """One `name=value` switch override; the value is checked once combined with a preset."""
     try:
         name, value = parse_assignment(text)
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
     return f"{name}={value}"
 
@@ -193,7 +193,7 @@ def architecture_label(text: str) -> str:
     """A variant as stored in the data: the label of an architecture spec."""
     try:
         return parse_spec(text).label
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
 
 
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         return args.handler(args)
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from harness import paths
-from harness.errors import HarnessError
+from harness.errors import USER_ERRORS, HarnessError
 from harness.timings_io import COUNTER_COLUMNS
 
 SCHEMA_VERSION = 1
@@ -294,7 +294,7 @@ def _summary(run_dir: Path) -> RunSummary | None:
     try:
         metadata = read_metadata(run_dir)
         completed = len(completed_repetition_rows(run_dir))
-    except HarnessError:
+    except USER_ERRORS:
         return None
     return RunSummary(
         run_id=str(metadata.get("run_id", run_dir.name)),

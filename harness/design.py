@@ -41,8 +41,8 @@ from itertools import combinations, product
 import numpy as np
 import pandas as pd
 
-from harness.architectures import BASELINE, PRESETS, TRANSACTIONAL, Switches, all_combinations, parse_spec
-from harness.errors import HarnessError
+from quiz_architectures.architectures import BASELINE, PRESETS, TRANSACTIONAL, Switches, all_combinations, parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 
 FACTORS: tuple[str, ...] = ("storage", "isolation", "reference_data", "session_wiring", "password_hash", "client")
 # (level coded 0, level coded 1): 0 is the baseline preset's value.
@@ -484,7 +484,7 @@ def design_for_variants(variants: Iterable[str]) -> Design:
     omitted = estimable_interactions(terms)
     try:
         alias = alias_matrix(cells, estimated=terms, omitted=omitted)
-    except HarnessError:
+    except USER_ERRORS:
         alias = pd.DataFrame(index=list(terms))
     aliased = _largest_aliases(alias)
     efficiency = d_efficiency(cells, terms) if len(terms) == len(FACTORS) else float("nan")

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from harness import dataset, parallel, paths, stats
-from harness.architectures import parse_spec
+from quiz_architectures.architectures import parse_spec
 from harness.errors import HarnessError
 
 Size = Literal["smoke", "standard", "full"]

@@ -37,8 +37,8 @@ from scipy import stats as scipy_stats
 from tqdm import tqdm
 
 from harness import dataset, paths
-from harness.architectures import parse_spec
-from harness.errors import HarnessError
+from quiz_architectures.architectures import parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 from harness.metadata import collect_load_average, collect_metadata
 from harness.runner import (
     CHILD_HASH_SEED,
@@ -233,7 +233,7 @@ def _run_entry(
     finished_at = _now()
     try:
         records, unreadable = read_records(raw), ""
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         records, unreadable = [], f"unreadable timing records ({problem})"
     counts = count_tests(records)
     reasons = [invalid_reason(outcome=outcome, counts=counts, n_records=len(records), timeout_s=timeout_s), unreadable]

@@ -4,7 +4,7 @@
 server that is already running, and reads the requests back from schemathesis' NDJSON event
 report: each recorded interaction is one request with its response, so `requests_sent` and
 `server_errors` are counted from structured data, never from printed text. `served_quiz_api`
-starts `python -m harness.quiz` on a free loopback port with a fresh SQLite database;
+starts `python -m quiz_api` on a free loopback port with a fresh SQLite database;
 `quiz_fuzz_passes` prepares that server (an admin session, target users, a small catalog) and
 returns the anonymous and the admin pass; `fuzz_quiz_api` does both.
 
@@ -341,7 +341,7 @@ def served_quiz_api(
     *, workdir: Path, database_url: str | None = None, admin_username: str = "fuzz_admin",
     admin_password: str = "fuzz-admin-password", startup_timeout_s: float = 30.0,
 ) -> Iterator[ServedApi]:
-    """Run `python -m harness.quiz` on 127.0.0.1 with a first admin and cheap password hashing;
+    """Run `python -m quiz_api` on 127.0.0.1 with a first admin and cheap password hashing;
     stop it on exit. The database is `database_url` (an empty one), else a fresh SQLite file in
     `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -360,7 +360,7 @@ def served_quiz_api(
     served = ServedApi(f"http://127.0.0.1:{port}", workdir / "server.log", admin_username, admin_password)
     with served.log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "harness.quiz", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "quiz_api", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:

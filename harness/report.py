@@ -24,8 +24,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from harness import dataset, paths, profiles, stats
-from harness.architectures import parse_spec
-from harness.errors import HarnessError
+from quiz_architectures.architectures import parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 from harness.metadata import COMPARABLE_KEYS, metadata_differences
 
 API_TEST = "suite/test_integration.py::test_login_then_protected_endpoint"
@@ -420,7 +420,7 @@ def _architectures(run: dataset.RunData) -> pd.DataFrame:
         architecture = label.split("@", 1)[0]
         try:
             switches[label] = asdict(parse_spec(architecture))
-        except HarnessError:
+        except USER_ERRORS:
             switches[label] = {}
     names = list(SWITCH_MEANINGS)
     table = pd.DataFrame({"switch": names, "meaning": [SWITCH_MEANINGS[n] for n in names]})
@@ -662,7 +662,7 @@ def trend_table(runs_dir: Path | str, *, profile: str | None = None) -> pd.DataF
             continue
         try:
             run = dataset.load_run(summary.path)
-        except HarnessError:
+        except USER_ERRORS:
             continue
         sums = stats.repetition_sums(stats.measured_totals(run.timings))
         walls = stats.measured_repetitions(run.repetitions)

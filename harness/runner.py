@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from harness import dataset, parallel, paths, pg
-from harness.architectures import parse_spec
-from harness.errors import HarnessError
+from harness import dataset, parallel, paths
+from quiz_architectures import pg
+from quiz_architectures.architectures import parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 from harness.metadata import collect_load_average, collect_metadata, metadata_differences
 from harness.timing_plugin import plugin_args as timing_plugin_args
 from harness.timings_io import read_records, records_to_frame
@@ -468,7 +469,7 @@ def _run_one(
     try:
         records = read_records(raw)
         unreadable = ""
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         records, unreadable = [], f"unreadable timing records ({problem})"
     counts = count_tests(records)
     reason = invalid_reason(outcome=outcome, counts=counts, n_records=len(records), timeout_s=timeout_s)

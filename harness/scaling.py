@@ -1,6 +1,6 @@
 """Scaling: how per-test and whole-suite cost grow with schema width, reference data and suite size.
 
-A sweep varies one scale knob at a time (`harness.architectures` knobs) on each architecture:
+A sweep varies one scale knob at a time (`quiz_architectures.architectures` knobs) on each architecture:
 `extra_tables` (synthetic tables added to the 15 of the quiz schema plus its synthetic
 reference table), `reference_rows` (rows of the synthetic reference table, seeded like the
 other reference data) and `copies` (every test parametrized that many times). Its variants are
@@ -33,7 +33,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as scipy_stats
 
-from harness.architectures import PRESETS, Switches, parse_spec
+from quiz_architectures.architectures import PRESETS, Switches, parse_spec
 from harness.errors import HarnessError
 from harness.stats import FIXTURE_PREFIX, measured_repetitions, measured_totals
 
@@ -51,7 +51,7 @@ _COPY_ID = r"(\[copy\d+\]$)|((?<=\[)copy\d+-)|(-copy\d+(?=\]))"
 def schema_tables(extra_tables: int = 0) -> int:
     """Tables the suite creates with `extra_tables` synthetic ones (the quiz schema, its synthetic
     reference table and the extras)."""
-    from harness.isolation import scaled_metadata
+    from quiz_architectures.isolation import scaled_metadata
 
     return len(scaled_metadata(extra_tables)[0].tables)
 

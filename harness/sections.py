@@ -24,7 +24,7 @@ from typing import Literal
 import pandas as pd
 
 from harness import environments, figures, report, why, why_figures
-from harness.errors import HarnessError
+from harness.errors import USER_ERRORS, HarnessError
 
 SECTIONS: tuple[str, ...] = ("why", "postgres", "parallel")
 ENVIRONMENT_SUFFIX = "-environments"
@@ -234,7 +234,7 @@ def why_blocks(run_dir: Path | str) -> list[Block]:
         return _not_measured("why", run_dir)
     try:
         tables = why.why_tables(*paths)
-    except HarnessError as problem:
+    except USER_ERRORS as problem:
         return [Block("markdown", f"*The why-study runs of `{run_dir.name}` could not be analysed: {problem}*")]
     call = f"harness.why.why_tables({', '.join(repr(report.display_path(p)) for p in paths)})"
     blocks = [Block("markdown", (
@@ -285,7 +285,7 @@ def summary_lines(run_dir: Path | str) -> list[str]:
     if paths:
         try:
             tables = why.why_tables(*paths)
-        except HarnessError as problem:
+        except USER_ERRORS as problem:
             return [*lines, f"why-study: cannot analyse its runs: {problem}"]
         lines.append(f"why it is faster (runs {', '.join(p.name for p in paths)}):")
         for row in tables.get("waterfall", pd.DataFrame()).itertuples(index=False):

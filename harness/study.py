@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness import dataset, paths, profiles
-from harness.errors import HarnessError
+from harness.errors import USER_ERRORS, HarnessError
 
 NOTEBOOKS: tuple[str, ...] = ("01_benchmark", "02_analysis", "03_regression", "04_validation_report")
 REPORT_NOTEBOOK = "04_validation_report"
@@ -238,7 +238,7 @@ def regression_section(
                 run.timings, variant=variant, threshold=threshold, alpha=alpha,
                 n_trials=calibration_trials, seed=settings.seed,
             )
-        except HarnessError as problem:
+        except USER_ERRORS as problem:
             note = f"no calibration for this run: {problem} (profiles standard and full have enough)"
     trend = report.trend_table(runs_dir if runs_dir is not None else run_dir.parent, profile=settings.profile)
     return RegressionSection(
@@ -453,7 +453,7 @@ def render_reports(
         for name in names:
             try:
                 executed[name] = futures[name].result()
-            except HarnessError as problem:
+            except USER_ERRORS as problem:
                 failures.append(str(problem))
     if failures:
         raise HarnessError(" | ".join(failures))

@@ -39,8 +39,8 @@ import pandas as pd
 
 from harness import attribution, dataset, floor, paths, scaling
 from harness import design as design_mod
-from harness.architectures import parse_spec
-from harness.errors import HarnessError
+from quiz_architectures.architectures import parse_spec
+from harness.errors import USER_ERRORS, HarnessError
 from harness.runner import run_benchmark
 
 Size = Literal["smoke", "standard", "full"]
@@ -178,7 +178,7 @@ def _stamp() -> str:
 def _complete(run_dir: Path) -> bool:
     try:
         return dataset.read_metadata(run_dir).get("status") == "complete"
-    except HarnessError:
+    except USER_ERRORS:
         return False
 
 
@@ -458,7 +458,7 @@ def resolve_why_runs(
         return [dataset.find_run(run_id, runs_dir=runs_dir) for run_id in run_ids]
     try:
         return latest_why_runs(runs_dir)
-    except HarnessError:
+    except USER_ERRORS:
         if not size_if_none:
             raise
     result = run_why_study(profile_size=size_if_none, output_dir=runs_dir, seed=seed, progress=progress)  # type: ignore[arg-type]

@@ -22,16 +22,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from harness import architectures, pg
-from harness.architectures import SINGLE_TEST_REASON, Switches
-from harness.clients import make_client
-from harness.errors import HarnessError
-from harness.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase, check_faults
-from harness.quiz.app import create_app
-from harness.quiz.deps import get_db
-from harness.quiz.models import AnswerOption, Question, Subject, Subtopic, Topic, User
-from harness.quiz.passwords import hash_password
-from harness.quiz.settings import Settings
+from quiz_architectures import architectures
+from quiz_architectures import pg
+from quiz_architectures.architectures import SINGLE_TEST_REASON, Switches
+from quiz_architectures.clients import make_client
+from quiz_architectures.errors import ArchitectureError
+from quiz_architectures.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase, check_faults
+from quiz_api.app import create_app
+from quiz_api.deps import get_db
+from quiz_api.models import AnswerOption, Question, Subject, Subtopic, Topic, User
+from quiz_api.passwords import hash_password
+from quiz_api.settings import Settings
 
 CATEGORIES = ("auth", "jwt", "crud", "middleware", "workflow", "isolation", "integration")
 SWITCHES_KEY = pytest.StashKey[Switches]()
@@ -81,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if switches.storage == "postgres" and not workerinput:
             # One usage error now rather than an error in every test.
             pg.check_connection(postgres_url) if postgres_url else pg.find_binaries()
-    except HarnessError as exc:
+    except ArchitectureError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SWITCHES_KEY] = switches
     config.stash[FAULTS_KEY] = faults

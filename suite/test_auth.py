@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from harness.quiz.tokens import create_access_token
+from quiz_api.tokens import create_access_token
 
 pytestmark = pytest.mark.auth
 

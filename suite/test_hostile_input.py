@@ -10,9 +10,9 @@ it calls the handler directly.
 import pytest
 from fastapi import HTTPException
 
-from harness.quiz.params import MAX_ROW_ID
-from harness.quiz.routes.auth import logout
-from harness.quiz.tokens import create_access_token, decode_access_token, principal_from_claims
+from quiz_api.params import MAX_ROW_ID
+from quiz_api.routes.auth import logout
+from quiz_api.tokens import create_access_token, decode_access_token, principal_from_claims
 
 pytestmark = pytest.mark.crud
 

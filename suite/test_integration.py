@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from harness.counters import counting
-from harness.quiz.models import RevokedToken
-from harness.quiz.tokens import create_access_token, decode_access_token
+from quiz_api.models import RevokedToken
+from quiz_api.tokens import create_access_token, decode_access_token
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ leak is caught whichever of the two runs second (random order included).
 import pytest
 from sqlalchemy import func, select
 
-from harness.quiz import models
-from harness.quiz.database import Base
-from harness.quiz.models import Question, Subject, TimePeriod, User
-from harness.quiz.reference import reference_row_counts
+from quiz_api import models
+from quiz_api.database import Base
+from quiz_api.models import Question, Subject, TimePeriod, User
+from quiz_api.reference import reference_row_counts
 
 pytestmark = pytest.mark.isolation
 

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
-from harness.quiz.models import User
-from harness.quiz.settings import Settings
-from harness.quiz.tokens import MAX_TOKEN_LENGTH, REQUIRED_CLAIMS, TokenError, create_access_token, decode_access_token
+from quiz_api.models import User
+from quiz_api.settings import Settings
+from quiz_api.tokens import MAX_TOKEN_LENGTH, REQUIRED_CLAIMS, TokenError, create_access_token, decode_access_token
 
 pytestmark = pytest.mark.jwt
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import design, runner
-from harness.architectures import Switches, resolve
+from quiz_architectures.architectures import Switches, resolve
 
 FAKE_TESTS: tuple[tuple[str, str], ...] = (("suite/test_auth.py::test_login", "auth"), ("suite/test_crud.py::test_create", "crud"))
 

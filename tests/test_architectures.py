@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from harness import architectures
-from harness.architectures import BASELINE, TRANSACTIONAL, Switches
-from harness.errors import HarnessError
+from quiz_architectures import architectures
+from quiz_architectures.architectures import BASELINE, TRANSACTIONAL, Switches
+from quiz_architectures.errors import ArchitectureError
 
 
 def test_presets_are_the_documented_switch_values():
@@ -53,12 +53,12 @@ def test_pytest_args_select_the_same_switches():
     ],
 )
 def test_bad_input_is_one_clear_error(arch, overrides, message):
-    with pytest.raises(HarnessError, match=message):
+    with pytest.raises(ArchitectureError, match=message):
         architectures.resolve(arch, overrides)
 
 
 def test_rollback_with_own_sessions_is_refused_with_reason():
-    with pytest.raises(HarnessError, match="refused combination .*seed's known limitation"):
+    with pytest.raises(ArchitectureError, match="refused combination .*seed's known limitation"):
         architectures.resolve("transactional", ["session_wiring=own"])
 
 
@@ -79,7 +79,7 @@ def test_combinations_enumerated_with_reasons():
     [("copies=0", "from 1 to 100"), ("extra_tables=x", "must be an integer"), ("reference_rows=-5", "from 0 to 100000")],
 )
 def test_scale_knobs_are_validated(override, message):
-    with pytest.raises(HarnessError, match=message):
+    with pytest.raises(ArchitectureError, match=message):
         architectures.resolve("transactional", [override])
 
 

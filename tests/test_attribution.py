@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from harness import attribution, dataset, design, floor, runner, why
-from harness.architectures import Switches
+from quiz_architectures.architectures import Switches
 from harness.errors import HarnessError
 from fake_processes import EFFECTS, FakeSuite
 

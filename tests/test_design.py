@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness import design
-from harness.architectures import BASELINE, TRANSACTIONAL, parse_spec
+from quiz_architectures.architectures import BASELINE, TRANSACTIONAL, parse_spec
 from harness.errors import HarnessError
 
 

@@ -65,7 +65,7 @@ def test_admin_pass_keeps_its_session_and_gets_past_authorization(fuzz_run):
 @pytest.mark.slow
 def test_fuzzing_a_postgres_backed_server_finds_no_server_error(tmp_path):
     """PostgreSQL is stricter than SQLite (32-bit INTEGER, no NUL in text): fuzz it there too."""
-    from harness import pg
+    from quiz_architectures import pg
 
     try:
         pg.find_binaries()

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import architectures, dataset, parallel, runner
+from harness import dataset, parallel, runner
+from quiz_architectures import architectures
 from harness.errors import HarnessError
-from harness.isolation import TestDatabase
+from quiz_architectures.isolation import TestDatabase
 from suite_process import run_suite
 
 LIMITATION_TESTS = {

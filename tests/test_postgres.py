@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from harness import architectures, dataset, paths, pg, runner
-from harness.errors import HarnessError
+from harness import dataset, paths, runner
+from quiz_architectures import architectures
+from quiz_architectures import pg
+from quiz_architectures.errors import ArchitectureError
 from harness.timings_io import read_records
 from suite_process import run_suite
 
@@ -44,7 +46,7 @@ STRATEGIES = {
 FAULT_FOR = {"recreate": "skip-recreate", "rollback": "teardown-commit", "truncate": "truncate-skip-table", "template": "skip-template"}
 CHILD_WITH_CLUSTER = """
 import json, time
-from harness import pg
+from quiz_architectures import pg
 with pg.throwaway_cluster() as cluster:
     print(json.dumps({"root": str(cluster.root_dir), "postmaster": cluster.postmaster_pid}), flush=True)
     time.sleep(600)
@@ -130,7 +132,7 @@ def test_no_server_is_left_behind_however_the_owner_ends(how):
 
 
 def test_missing_binaries_is_one_error_naming_the_fix(tmp_path):
-    with pytest.raises(HarnessError, match=r"apt-get install postgresql.*QUIZ_POSTGRES_URL"):
+    with pytest.raises(ArchitectureError, match=r"apt-get install postgresql.*QUIZ_POSTGRES_URL"):
         pg.find_binaries(path=str(tmp_path), search=str(tmp_path / "*" / "bin"))
 
 
@@ -145,7 +147,7 @@ def test_unreachable_server_is_one_line_usage_error(tmp_path):
 
 @pytest.mark.parametrize(("url", "message"), [("sqlite://", "not a PostgreSQL URL"), ("no url at all", "bad PostgreSQL URL")])
 def test_urls_that_are_not_postgres_are_refused(url, message):
-    with pytest.raises(HarnessError, match=message):
+    with pytest.raises(ArchitectureError, match=message):
         pg.check_connection(url)
 
 

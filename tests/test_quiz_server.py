@@ -1,4 +1,4 @@
-"""The quiz API runs as a real server process (python -m harness.quiz) on loopback."""
+"""The quiz API runs as a real server process (python -m quiz_api) on loopback."""
 
 import os
 import socket
@@ -27,7 +27,7 @@ def server(tmp_path):
         "QUIZ_PASSWORD_HASH": "test",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.quiz", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "quiz_api", "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -63,7 +63,7 @@ def test_served_api_login_protect_logout(server):
 
 def test_bad_database_url_is_one_clear_error(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/x.db"}
-    result = subprocess.run([sys.executable, "-m", "harness.quiz"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "quiz_api"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot prepare the database")
     assert "Traceback" not in result.stderr

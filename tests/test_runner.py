@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from harness import dataset, runner
-from harness.errors import HarnessError
+from harness.errors import USER_ERRORS, HarnessError
 from harness.runner import ProcessOutcome
 
 CONFTEST = """\
@@ -365,7 +365,7 @@ def test_child_environment_is_explicit():
     ],
 )
 def test_bad_arguments_raise_one_clear_error(tmp_path, options, message):
-    with pytest.raises(HarnessError, match=message):
+    with pytest.raises(USER_ERRORS, match=message):
         fake_run(tmp_path, **options)
     assert not (tmp_path / "runs").exists()
 

@@ -10,6 +10,7 @@ import pytest
 from harness import runner, scaling
 from harness.dataset import load_run
 from harness.errors import HarnessError
+from quiz_architectures.errors import ArchitectureError
 
 # Known per-test cost: seconds = base + slope * extra tables (+ rows); copies add tests.
 TABLE_SLOPE_S = {"baseline": 0.004, "transactional": 0.0}
@@ -78,7 +79,7 @@ def test_classify_rejects_other_architectures_and_two_knobs():
 
 
 def test_sweep_values_are_range_checked():
-    with pytest.raises(HarnessError, match="extra_tables"):
+    with pytest.raises(ArchitectureError, match="extra_tables"):
         scaling.Sweep(extra_tables=(0, 10_000))
     with pytest.raises(HarnessError, match="unknown architecture"):
         scaling.Sweep(architectures=("nightly",))

@@ -8,7 +8,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from harness import architectures, pg
+from quiz_architectures import architectures
+from quiz_architectures import pg
 from suite_process import run_suite
 
 LIMITATION_TESTS = {

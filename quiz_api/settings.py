@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.errors import HarnessError
+from quiz_api.errors import QuizError
 
 DEFAULT_DATABASE_URL = "sqlite:///./quiz.db"
 # Only for local runs and tests; a deployment sets QUIZ_SECRET_KEY.
@@ -23,13 +23,13 @@ class Settings:
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
-            raise HarnessError("QUIZ_SECRET_KEY must be at least 32 characters (HS256 needs 256 bits)")
+            raise QuizError("QUIZ_SECRET_KEY must be at least 32 characters (HS256 needs 256 bits)")
         if self.algorithm not in {"HS256", "HS384", "HS512"}:
-            raise HarnessError(f"unsupported JWT algorithm {self.algorithm!r}")
+            raise QuizError(f"unsupported JWT algorithm {self.algorithm!r}")
         if self.access_token_minutes <= 0:
-            raise HarnessError("access_token_minutes must be positive")
+            raise QuizError("access_token_minutes must be positive")
         if self.password_hash not in {"test", "production"}:
-            raise HarnessError("password_hash must be 'test' or 'production'")
+            raise QuizError("password_hash must be 'test' or 'production'")
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,7 +37,7 @@ class Settings:
         try:
             minutes = int(environ.get("QUIZ_ACCESS_TOKEN_MINUTES", "30"))
         except ValueError as exc:
-            raise HarnessError("QUIZ_ACCESS_TOKEN_MINUTES must be an integer") from exc
+            raise QuizError("QUIZ_ACCESS_TOKEN_MINUTES must be an integer") from exc
         return cls(
             database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             secret_key=environ.get("QUIZ_SECRET_KEY", DEVELOPMENT_SECRET),

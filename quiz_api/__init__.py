@@ -4,6 +4,6 @@ Nothing is built at import time: `create_app(settings=..., session_factory=...)`
 one process can build the app for any test architecture.
 """
 
-from harness.quiz.app import create_app
+from quiz_api.app import create_app
 
 __all__ = ["create_app"]

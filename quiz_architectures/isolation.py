@@ -36,12 +36,12 @@ from typing import Literal, get_args
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, insert, text
 from sqlalchemy.orm import Session
 
-from harness import pg
-from harness.architectures import Switches
-from harness.errors import HarnessError
-from harness.quiz import models
-from harness.quiz.database import Base, create_quiz_engine, make_session_factory
-from harness.quiz.reference import seed_reference_data
+from quiz_architectures import pg
+from quiz_architectures.architectures import Switches
+from quiz_architectures.errors import ArchitectureError
+from quiz_api import models
+from quiz_api.database import Base, create_quiz_engine, make_session_factory
+from quiz_api.reference import seed_reference_data
 
 Fault = Literal["teardown-commit", "skip-recreate", "truncate-skip-table", "skip-template", "own-wiring"]
 FAULTS: tuple[str, ...] = get_args(Fault)
@@ -68,11 +68,11 @@ def check_faults(faults: frozenset[str], *, isolation: str | None = None) -> fro
     """`faults` when every one is known (and, given `isolation`, breaks that strategy)."""
     unknown = sorted(set(faults) - set(FAULTS))
     if unknown:
-        raise HarnessError(f"unknown fault {unknown[0]!r}; faults are: {', '.join(FAULTS)}")
+        raise ArchitectureError(f"unknown fault {unknown[0]!r}; faults are: {', '.join(FAULTS)}")
     for fault in sorted(faults):
         strategy = FAULT_STRATEGY.get(fault)
         if isolation is not None and strategy is not None and strategy != isolation:
-            raise HarnessError(
+            raise ArchitectureError(
                 f"fault {fault!r} breaks isolation={strategy}, but the switches select isolation={isolation}"
             )
     return faults
@@ -103,7 +103,7 @@ class TestDatabase:
         self._admin = None
         if switches.storage == "postgres":
             if not postgres_admin_url:
-                raise HarnessError(f"storage=postgres needs a PostgreSQL server: {pg.INSTALL_HINT}")
+                raise ArchitectureError(f"storage=postgres needs a PostgreSQL server: {pg.INSTALL_HINT}")
             # The pid keeps processes sharing one server (parallel test runs) apart.
             self.database_name = f"quiz_{re.sub(r'[^a-z0-9]', '_', worker.lower())}_{os.getpid()}"
             self._admin = pg.admin_engine(postgres_admin_url)

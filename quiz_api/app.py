@@ -12,10 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from harness.quiz.database import open_session
-from harness.quiz.middleware import AuthorizationMiddleware, BlacklistMiddleware
-from harness.quiz.routes import auth, content, play, users
-from harness.quiz.settings import Settings
+from quiz_api.database import open_session
+from quiz_api.middleware import AuthorizationMiddleware, BlacklistMiddleware
+from quiz_api.routes import auth, content, play, users
+from quiz_api.settings import Settings
 
 
 def create_app(

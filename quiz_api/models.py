@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from harness.quiz.database import Base
+from quiz_api.database import Base
 
 
 def utcnow() -> datetime:

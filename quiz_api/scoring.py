@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.quiz.models import Score, TimePeriod
+from quiz_api.models import Score, TimePeriod
 
 ALL_TIME_START = date(1970, 1, 1)
 

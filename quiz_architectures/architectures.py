@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from itertools import product
 from typing import Literal, get_args
 
-from harness.errors import HarnessError
+from quiz_architectures.errors import ArchitectureError
 
 Storage = Literal["disk", "memory", "postgres"]
 Isolation = Literal["recreate", "rollback", "truncate", "template", "none"]
@@ -32,7 +32,7 @@ class Switches:
 
     storage:        disk = SQLite file; memory = SQLite :memory: on one shared connection;
                     postgres = a PostgreSQL database per process (or xdist worker) on a server
-                    given by URL or started for the run (harness.pg).
+                    given by URL or started for the run (quiz_architectures.pg).
     isolation:      recreate = drop and create tables around every test;
                     rollback = the test runs inside an outer transaction that is rolled back;
                     truncate = empty the tables before every test (SQLite: DELETE FROM);
@@ -67,16 +67,16 @@ class Switches:
         for name, allowed in SWITCH_VALUES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise HarnessError(
+                raise ArchitectureError(
                     f"unknown value {value!r} for switch {name!r}; choose one of {', '.join(allowed)}"
                 )
         for name, (low, high) in SCALE_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise HarnessError(f"scale knob {name!r} must be an integer from {low} to {high}, got {value!r}")
+                raise ArchitectureError(f"scale knob {name!r} must be an integer from {low} to {high}, got {value!r}")
         reason = refusal_reason(self)
         if reason:
-            raise HarnessError(f"refused combination {self.spec()}: {reason}")
+            raise ArchitectureError(f"refused combination {self.spec()}: {reason}")
 
     @property
     def slug(self) -> str:
@@ -153,22 +153,22 @@ def parse_assignment(text: str) -> tuple[str, str | int]:
     name, sep, value = text.partition("=")
     name, value = name.strip().replace("-", "_"), value.strip()
     if not sep or not name or not value:
-        raise HarnessError(f"bad switch {text!r}: expected name=value, e.g. storage=disk")
+        raise ArchitectureError(f"bad switch {text!r}: expected name=value, e.g. storage=disk")
     if name in SCALE_RANGES:
         try:
             return name, int(value)
         except ValueError:
-            raise HarnessError(f"scale knob {name!r} must be an integer, got {value!r}") from None
+            raise ArchitectureError(f"scale knob {name!r} must be an integer, got {value!r}") from None
     if name not in SWITCH_VALUES:
         known = [*SWITCH_VALUES, *SCALE_RANGES]
-        raise HarnessError(f"unknown switch {name!r}; switches are: {', '.join(known)}")
+        raise ArchitectureError(f"unknown switch {name!r}; switches are: {', '.join(known)}")
     return name, value
 
 
 def resolve(arch: str = "transactional", overrides: Iterable[str] | Mapping[str, str] = ()) -> Switches:
     """A preset by name with single switches overridden ("storage=disk" or a mapping)."""
     if arch not in PRESETS:
-        raise HarnessError(f"unknown architecture {arch!r}; choose one of {', '.join(PRESETS)}")
+        raise ArchitectureError(f"unknown architecture {arch!r}; choose one of {', '.join(PRESETS)}")
     pairs = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, Mapping) else list(overrides)
     return replace(PRESETS[arch], **dict(map(parse_assignment, pairs)))
 
@@ -197,7 +197,7 @@ def all_combinations() -> Iterator[tuple[dict[str, str], str | None]]:
         assignment = dict(zip(names, values))
         try:
             Switches(**assignment)
-        except HarnessError as refused:
+        except ArchitectureError as refused:
             yield assignment, str(refused).split(": ", 1)[1]
         else:
             yield assignment, SINGLE_TEST_REASON if assignment["isolation"] == "none" else None

@@ -17,9 +17,9 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.quiz.models import RevokedToken, User
-from harness.quiz.params import MAX_ROW_ID
-from harness.quiz.settings import Settings
+from quiz_api.models import RevokedToken, User
+from quiz_api.params import MAX_ROW_ID
+from quiz_api.settings import Settings
 
 MAX_TOKEN_LENGTH = 4096
 # What create_access_token issues (uuid4().hex); it must also fit revoked_tokens.jti.

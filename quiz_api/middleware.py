@@ -17,8 +17,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from harness.quiz.settings import Settings
-from harness.quiz.tokens import TokenError, bearer_token, decode_access_token, principal_from_claims, read_claims, revocation_reason
+from quiz_api.settings import Settings
+from quiz_api.tokens import TokenError, bearer_token, decode_access_token, principal_from_claims, read_claims, revocation_reason
 
 GetDbFunc = Callable[[], AbstractContextManager[Session]]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
-from harness.quiz.deps import CurrentUser, SessionDep, get_or_422
-from harness.quiz.models import (
+from quiz_api.deps import CurrentUser, SessionDep, get_or_422
+from quiz_api.models import (
     AnswerOption,
     DifficultyLevel,
     Question,
@@ -17,9 +17,9 @@ from harness.quiz.models import (
     User,
     utcnow,
 )
-from harness.quiz.params import NO_NUL_PATTERN
-from harness.quiz.schemas import Leaderboard, LeaderboardEntry, ResponseCreate, ResponseResult, ScoreOut, TimePeriodOut
-from harness.quiz.scoring import add_to_scores, period_start
+from quiz_api.params import NO_NUL_PATTERN
+from quiz_api.schemas import Leaderboard, LeaderboardEntry, ResponseCreate, ResponseResult, ScoreOut, TimePeriodOut
+from quiz_api.scoring import add_to_scores, period_start
 
 router = APIRouter(tags=["play"])
 

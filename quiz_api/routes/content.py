@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from harness.quiz.deps import PrincipalDep, SessionDep, commit_or_conflict, conflicts_as_409, get_or_404, get_or_422
-from harness.quiz.models import AnswerOption, Question, QuestionSet, QuestionSetItem, Subject, Subtopic, Topic
-from harness.quiz.params import NO_NUL_PATTERN, Offset, PathId, QueryId
-from harness.quiz.schemas import (
+from quiz_api.deps import PrincipalDep, SessionDep, commit_or_conflict, conflicts_as_409, get_or_404, get_or_422
+from quiz_api.models import AnswerOption, Question, QuestionSet, QuestionSetItem, Subject, Subtopic, Topic
+from quiz_api.params import NO_NUL_PATTERN, Offset, PathId, QueryId
+from quiz_api.schemas import (
     DifficultyCode,
     NodeRename,
     QuestionCreate,

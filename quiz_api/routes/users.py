@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import select
 
-from harness.quiz.deps import CurrentUser, SessionDep, SettingsDep, commit_or_conflict, get_or_404
-from harness.quiz.models import User
-from harness.quiz.params import Offset, PathId
-from harness.quiz.passwords import hash_password
-from harness.quiz.schemas import UserCreate, UserOut, UserUpdate
+from quiz_api.deps import CurrentUser, SessionDep, SettingsDep, commit_or_conflict, get_or_404
+from quiz_api.models import User
+from quiz_api.params import Offset, PathId
+from quiz_api.passwords import hash_password
+from quiz_api.schemas import UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from harness.quiz.deps import CurrentUser, PrincipalDep, SessionDep, SettingsDep, auth_session, unauthorized
-from harness.quiz.models import RevokedToken, User
-from harness.quiz.passwords import verify_password
-from harness.quiz.schemas import LoginRequest, Message, TokenResponse, UserOut
-from harness.quiz.tokens import TokenError, create_access_token
+from quiz_api.deps import CurrentUser, PrincipalDep, SessionDep, SettingsDep, auth_session, unauthorized
+from quiz_api.models import RevokedToken, User
+from quiz_api.passwords import verify_password
+from quiz_api.schemas import LoginRequest, Message, TokenResponse, UserOut
+from quiz_api.tokens import TokenError, create_access_token
 
 router = APIRouter(tags=["auth"])
 

@@ -1,6 +1,6 @@
 """The deployed app: settings from the environment, schema and reference data created on start.
 
-`uvicorn --factory harness.quiz.server:build_server_app` works too. QUIZ_ADMIN_USERNAME and
+`uvicorn --factory quiz_api.server:build_server_app` works too. QUIZ_ADMIN_USERNAME and
 QUIZ_ADMIN_PASSWORD create the first admin when no user of that name exists.
 """
 
@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from harness.errors import HarnessError
-from harness.quiz.app import create_app
-from harness.quiz.database import Base, create_quiz_engine, make_session_factory
-from harness.quiz.models import User
-from harness.quiz.passwords import hash_password
-from harness.quiz.reference import seed_reference_data
-from harness.quiz.settings import Settings
+from quiz_api.errors import QuizError
+from quiz_api.app import create_app
+from quiz_api.database import Base, create_quiz_engine, make_session_factory
+from quiz_api.models import User
+from quiz_api.passwords import hash_password
+from quiz_api.reference import seed_reference_data
+from quiz_api.settings import Settings
 
 
 def build_server_app(settings: Settings | None = None):  # noqa: ANN201
@@ -33,7 +33,7 @@ def build_server_app(settings: Settings | None = None):  # noqa: ANN201
             ensure_admin(session, settings, environ=os.environ)
             session.commit()
     except SQLAlchemyError as exc:
-        raise HarnessError(f"cannot prepare the database at {settings.database_url}: {exc}") from exc
+        raise QuizError(f"cannot prepare the database at {settings.database_url}: {exc}") from exc
     return create_app(session_factory=session_factory, settings=settings)
 
 

@@ -15,10 +15,10 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from harness.quiz.database import open_session
-from harness.quiz.models import User
-from harness.quiz.settings import Settings
-from harness.quiz.tokens import Principal
+from quiz_api.database import open_session
+from quiz_api.models import User
+from quiz_api.settings import Settings
+from quiz_api.tokens import Principal
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from quiz_architectures.errors import ArchitectureError
 
 # SQLAlchemy is imported inside the functions that need it: the runner and the CLI import this
 # module, and SQLAlchemy alone takes ~0.2 s to import.
@@ -91,7 +91,7 @@ def find_binaries(*, path: str | None = None, search: str = "/usr/lib/postgresql
 
     Raises
     ------
-    HarnessError
+    ArchitectureError
         No candidate holds initdb, pg_ctl and postgres; the message names the fix.
     """
     found = shutil.which("initdb", path=path)
@@ -100,7 +100,7 @@ def find_binaries(*, path: str | None = None, search: str = "/usr/lib/postgresql
     for directory in candidates:
         if all((directory / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
             return Binaries(directory)
-    raise HarnessError(f"PostgreSQL server programs (initdb, pg_ctl) not found on PATH or in {search}; {INSTALL_HINT}")
+    raise ArchitectureError(f"PostgreSQL server programs (initdb, pg_ctl) not found on PATH or in {search}; {INSTALL_HINT}")
 
 
 def _version_key(directory: Path) -> tuple[int, ...]:
@@ -130,7 +130,7 @@ def server_user(candidates: tuple[str, ...] = SERVER_USERS) -> ServerUser:
         except KeyError:
             continue
         return ServerUser(name, entry.pw_uid, entry.pw_gid)
-    raise HarnessError(
+    raise ArchitectureError(
         f"running as root and none of the users {', '.join(candidates)} exists to run PostgreSQL as; "
         f"create one (useradd --system postgres) or set {POSTGRES_URL_ENV}"
     )
@@ -190,7 +190,7 @@ def _check(result: subprocess.CompletedProcess, what: str, log: Path | None = No
     if log is not None and log.exists():
         output += log.read_text(errors="replace")
     tail = " | ".join(line for line in output.strip().splitlines()[-4:])
-    raise HarnessError(f"{what} failed (exit {result.returncode}): {tail}")
+    raise ArchitectureError(f"{what} failed (exit {result.returncode}): {tail}")
 
 
 @contextmanager
@@ -211,7 +211,7 @@ def throwaway_cluster(*, binaries: Binaries | None = None, timeout_s: float = 60
 
     Raises
     ------
-    HarnessError
+    ArchitectureError
         Missing binaries (naming the fix), no unprivileged user, initdb or start-up failure.
     """
     binaries = binaries or find_binaries()
@@ -284,7 +284,7 @@ def admin_engine(admin_url: str):  # noqa: ANN201 - sqlalchemy.Engine, imported 
 
 
 def check_connection(admin_url: str) -> dict[str, str]:
-    """Connect once; return the server's REPORTED_SETTINGS. HarnessError when it cannot connect."""
+    """Connect once; return the server's REPORTED_SETTINGS. ArchitectureError when it cannot connect."""
     from sqlalchemy import text
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -292,16 +292,16 @@ def check_connection(admin_url: str) -> dict[str, str]:
 
     try:
         if make_url(admin_url).get_backend_name() != "postgresql":
-            raise HarnessError(f"not a PostgreSQL URL: {hide_password(admin_url)!r}; expected postgresql+psycopg://...")
+            raise ArchitectureError(f"not a PostgreSQL URL: {hide_password(admin_url)!r}; expected postgresql+psycopg://...")
         engine = admin_engine(normalize_url(admin_url))
     except (ArgumentError, NoSuchModuleError) as problem:
-        raise HarnessError(f"bad PostgreSQL URL {hide_password(admin_url)!r}: {problem}") from None
+        raise ArchitectureError(f"bad PostgreSQL URL {hide_password(admin_url)!r}: {problem}") from None
     try:
         with engine.connect() as connection:
             return {name: str(connection.execute(text(f"SHOW {name}")).scalar()) for name in REPORTED_SETTINGS}
     except OperationalError as problem:
         first = str(problem.orig or problem).strip().splitlines()[0]
-        raise HarnessError(f"cannot connect to PostgreSQL at {hide_password(admin_url)}: {first}") from None
+        raise ArchitectureError(f"cannot connect to PostgreSQL at {hide_password(admin_url)}: {first}") from None
     finally:
         engine.dispose()
 

@@ -1,4 +1,4 @@
-"""Run the quiz API as a server: `python -m harness.quiz [--host H] [--port P]`.
+"""Run the quiz API as a server: `python -m quiz_api [--host H] [--port P]`.
 
 DATABASE_URL selects the database (disk SQLite `./quiz.db` by default); the schema and reference
 data are created on start.
@@ -9,19 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.errors import HarnessError
-from harness.quiz.server import build_server_app
+from quiz_api.errors import QuizError
+from quiz_api.server import build_server_app
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.quiz", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m quiz_api", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
     try:
         app = build_server_app()
-    except HarnessError as exc:
+    except QuizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     import uvicorn

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from harness.quiz.params import MAX_ROW_ID
+from quiz_api.params import MAX_ROW_ID
 
 # A row id in a body: outside the range every database's INTEGER holds it names no row (see params).
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]

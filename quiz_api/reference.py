@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.quiz.models import DifficultyLevel, Role, TimePeriod
+from quiz_api.models import DifficultyLevel, Role, TimePeriod
 
 ROLES = {"admin": "manages users", "editor": "writes content", "student": "answers questions"}
 DIFFICULTIES = {"easy": 1, "medium": 2, "hard": 3}
