@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT: Path = Path(__file__).resolve().parent.parent
@@ -15,3 +17,20 @@ NOTEBOOKS: Path = ROOT / "notebooks"
 
 # A run id names a directory under RUNS: no separators, no leading dot.
 RUN_ID_PATTERN: re.Pattern[str] = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+# The output root a notebook's relative data paths are under, like `run_all.py --output-root`.
+OUTPUT_ROOT_ENV = "QUIZ_STUDY_OUTPUT_ROOT"
+
+
+def notebook_data_path(path: Path | str, *, environ: Mapping[str, str] | None = None) -> Path:
+    """A data path from a notebook's parameters, as the notebook means it.
+
+    Absolute paths are kept. Relative ones (the defaults ``data/runs``, ``data/baselines``) are
+    under ``$QUIZ_STUDY_OUTPUT_ROOT`` when set, else under the project root: never under the
+    kernel's working directory, which JupyterLab sets to the notebook's own folder.
+    """
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    root = (os.environ if environ is None else environ).get(OUTPUT_ROOT_ENV) or ROOT
+    return Path(root).absolute() / path

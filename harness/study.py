@@ -99,28 +99,40 @@ def resolve_run(
     profile_if_none: str = "smoke",
     measure_new: bool = False,
     progress: bool = False,
+    announce: Callable[[str], object] | None = None,
 ) -> Path:
     """The run a notebook works on: ``run_id`` if given, else the latest complete run in
     ``runs_dir`` that measured both presets, else a new small run of ``profile_if_none``
     measured now (``measure_new``: always measure a new run of that profile).
+
+    A relative ``runs_dir`` is under the output root (:func:`harness.paths.notebook_data_path`).
+    Before measuring, ``announce`` (e.g. ``print``) receives one line saying so and which
+    command records the whole study instead, so a notebook's first output says what happens.
 
     Returns
     -------
     Path
         The run directory.
     """
-    runs_dir = Path(runs_dir)
-    if measure_new:
-        return measure(profile=profiles.get_profile(profile_if_none), runs_dir=runs_dir, progress=progress).run_dir
-    if run_id:
+    runs_dir = paths.notebook_data_path(runs_dir)
+    if run_id and not measure_new:
         return dataset.find_run(run_id, runs_dir=runs_dir)
-    # Other studies (attribution, scaling) store runs of other variants in the same directory.
-    comparable = [
-        s for s in dataset.list_runs(runs_dir) if s.status == "complete" and set(VARIANTS) <= set(s.variants)
-    ]
-    if comparable:
-        return comparable[-1].path
-    return measure(profile=profiles.get_profile(profile_if_none), runs_dir=runs_dir, progress=progress).run_dir
+    if not measure_new:
+        # Other studies store runs in the same directory, and some measure both presets among
+        # other variants (why-study design and floor, environments): a main run measures exactly these two.
+        comparable = [
+            s for s in dataset.list_runs(runs_dir) if s.status == "complete" and set(s.variants) == set(VARIANTS)
+        ]
+        if comparable:
+            return comparable[-1].path
+    profile = profiles.get_profile(profile_if_none)
+    if announce is not None:
+        why = "as asked" if measure_new else "because no run of both architectures is recorded there yet"
+        announce(
+            f"Measuring a new {profile.name!r} run into {runs_dir} now, {why}; this takes a while. "
+            f"For the whole study run `python run_all.py` in the project root, then run this notebook again."
+        )
+    return measure(profile=profile, runs_dir=runs_dir, progress=progress).run_dir
 
 
 def measure(
@@ -193,7 +205,8 @@ def regression_section(
     run_dir : path
         The run to check.
     baselines_dir : path
-        Store of baselines.
+        Store of baselines; a relative path is under the output root
+        (:func:`harness.paths.notebook_data_path`).
     baseline_name : str
         Empty: :func:`default_baseline_name` of the run's profile and candidate variant.
     threshold, alpha : float
@@ -207,6 +220,7 @@ def regression_section(
     from harness.metadata import COMPARABLE_KEYS, metadata_differences
 
     run_dir = Path(run_dir)
+    baselines_dir = paths.notebook_data_path(baselines_dir)
     run = dataset.load_run(run_dir)
     settings = report.analysis_settings(run)
     variant = settings.candidate

@@ -448,12 +448,18 @@ def resolve_why_runs(
     size_if_none: str = "smoke",
     seed: int = 0,
     progress: bool = False,
+    announce: Callable[[str], object] | None = None,
 ) -> list[Path]:
     """The run directories a notebook shows: `run_ids` when given, else the latest complete
     why-study in `runs_dir`, else (when `size_if_none` is a size) a new study of that size.
 
+    A relative `runs_dir` is under the output root (`harness.paths.notebook_data_path`). Before
+    recording a study, `announce` (e.g. `print`) receives one line saying so and which command
+    records it with the whole study instead.
+
     Raises HarnessError when a given run is missing, or there is no study and `size_if_none` is "".
     """
+    runs_dir = paths.notebook_data_path(runs_dir)
     if run_ids:
         return [dataset.find_run(run_id, runs_dir=runs_dir) for run_id in run_ids]
     try:
@@ -461,6 +467,12 @@ def resolve_why_runs(
     except USER_ERRORS:
         if not size_if_none:
             raise
+    if announce is not None:
+        announce(
+            f"Recording a {size_if_none!r}-size why-study into {runs_dir} now, because none is recorded there "
+            f"yet; this takes a while. For the whole study with this section run `python run_all.py --with why` "
+            f"in the project root, then run this notebook again."
+        )
     result = run_why_study(profile_size=size_if_none, output_dir=runs_dir, seed=seed, progress=progress)  # type: ignore[arg-type]
     return list(result.run_dirs.values())
 
