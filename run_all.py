@@ -6,7 +6,7 @@
 
 Exit status: 0 done; 1 ``--check`` and an acceptance criterion failed; 2 an error (one line
 ``error: <message>`` on stderr); 130 interrupted (Ctrl-C or SIGTERM; measured data is kept).
-All the work is done by :func:`harness.study.run_study`; this file only maps arguments to it.
+All the work is done by :func:`quiz_study.pipeline.run_study`; this file only maps arguments to it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from harness import paths
-from harness.errors import USER_ERRORS, HarnessError
-from harness.profiles import DEFAULT_PROFILE, PROFILE_NAMES, PROFILES
+from suitebench.cli import OneLineParser, UsageError, run_identifier
+from quiz_study.errors import USER_ERRORS
+from quiz_study.profiles import DEFAULT_PROFILE, PROFILE_NAMES, PROFILES
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -28,25 +28,8 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument as one line instead of usage + message."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def run_identifier(text: str) -> str:
-    if not paths.RUN_ID_PATTERN.match(text):
-        raise argparse.ArgumentTypeError(f"bad run id {text!r}: use letters, digits, '.', '_' and '-'")
-    return text
-
-
 def report_sections(text: str) -> tuple[str, ...]:
-    from harness.sections import parse_sections
+    from quiz_study.sections import parse_sections
 
     try:
         return parse_sections(text)
@@ -63,7 +46,7 @@ def output_root(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     profiles_help = "; ".join(f"{name}: {profile.description}" for name, profile in PROFILES.items())
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python run_all.py",
         description="Measure the quiz suite under both architectures, analyse, and write the validation "
         "report to reports/<run-id>/report.html (and reports/latest/).",
@@ -100,15 +83,15 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except _UsageError as problem:
+    except UsageError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     if args.resume and args.run_id and args.resume != args.run_id:
         print(f"error: --resume {args.resume} and --run-id {args.run_id} name different runs", file=sys.stderr)
         return EXIT_ERROR
 
-    from harness.runner import RunInterrupted
-    from harness.study import StudyInterrupted, format_summary, run_study
+    from suitebench.runner import RunInterrupted
+    from quiz_study.pipeline import StudyInterrupted, format_summary, run_study
 
     def step(message: str) -> None:
         print(f"... {message}", file=sys.stderr, flush=True)

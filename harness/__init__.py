@@ -1,3 +1,1 @@
-"""Test-performance study of a FastAPI quiz backend under two test architectures."""
-
-__version__ = "0.1.0"
+"""`python -m harness`: the study's command line under its historical name (see quiz_study.cli)."""

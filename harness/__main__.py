@@ -1,8 +1,8 @@
-"""`python -m harness`: the study's command line (see harness.cli)."""
+"""`python -m harness`: kept for the study's commands; the study lives in `quiz_study`."""
 
 import sys
 
-from harness.cli import main
+from quiz_study.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

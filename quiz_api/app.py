@@ -7,15 +7,21 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import Literal
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from quiz_api.database import open_session
-from quiz_api.middleware import AuthorizationMiddleware, BlacklistMiddleware
+from quiz_api.middleware import (
+    AuthorizationMiddleware,
+    BlacklistMiddleware,
+    RequestSizeLimitMiddleware,
+)
 from quiz_api.routes import auth, content, play, users
 from quiz_api.settings import Settings
+from quiz_api.throttle import LoginThrottle
 
 
 def create_app(
@@ -24,6 +30,8 @@ def create_app(
     settings: Settings | None = None,
     session_wiring: Literal["own", "injected"] = "injected",
     get_db_func: Callable[[], AbstractContextManager[Session]] | None = None,
+    write_session_factory: sessionmaker[Session] | None = None,
+    serialize_writes: bool = False,
 ) -> FastAPI:
     """Build the API.
 
@@ -32,6 +40,12 @@ def create_app(
     (the `get_db` dependency, which tests override) and the middlewares use `get_db_func`, which
     defaults to opening a session from `session_factory` (what a deployment needs, since
     middlewares run outside FastAPI's dependency injection).
+
+    `write_session_factory` (default: `session_factory`) serves the requests that may write; the
+    served app gives one whose SQLite transactions take the write lock at BEGIN. With
+    `serialize_writes` (the served app on SQLite, which has one writer at a time anyway) those
+    requests wait their turn in order on the event loop instead of polling SQLite's busy lock,
+    which starves some of them for seconds under load.
     """
     settings = settings or Settings()
     own_sessions = partial(open_session, session_factory)
@@ -40,12 +54,21 @@ def create_app(
     app = FastAPI(title="Quiz API", version="1.0.0", description="Quiz backend under study.")
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.state.write_session_factory = write_session_factory or session_factory
+    app.state.write_gate = anyio.Lock() if serialize_writes else None
     app.state.session_wiring = session_wiring
+    app.state.login_throttle = LoginThrottle(
+        failures_per_username=settings.login_failures_per_username,
+        failures_per_address=settings.login_failures_per_address,
+        window_s=settings.login_failure_window_s,
+        max_keys=settings.login_throttle_max_keys,
+    )
     for module in (auth, users, content, play):
         app.include_router(module.router)
-    # Starlette runs the last-added middleware first: blacklist, then authorization, then routes.
+    # Starlette runs the last-added middleware first: size limit, blacklist, authorization, routes.
     app.add_middleware(AuthorizationMiddleware, get_db_func=middleware_db, settings=settings)
     app.add_middleware(BlacklistMiddleware, get_db_func=middleware_db, settings=settings)
+    app.add_middleware(RequestSizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,13 +7,15 @@ the seed's Phase 1 code did with `next(get_db())`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from quiz_api.database import open_session
 from quiz_api.models import User
@@ -21,11 +23,32 @@ from quiz_api.settings import Settings
 from quiz_api.tokens import Principal
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with open_session(request.app.state.session_factory) as session:
-        yield session
+def reads_only(endpoint: F) -> F:
+    """Mark an endpoint that never writes although its method may (POST /login): its session need
+    not hold SQLite's write lock, which it would keep through the password hashing."""
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """The request's session: a reading one for reads, else one from the write factory, after
+    the app's write gate (when it has one) lets this request in."""
+    state = request.app.state
+    reads = request.method in READ_METHODS or getattr(request.scope.get("endpoint"), "reads_only", False)
+    gate = None if reads else state.write_gate
+    # Waiting here, on the event loop, holds no worker thread: waiters in threads could take
+    # every thread of the pool while the request holding the gate needs one to finish.
+    async with gate if gate is not None else nullcontext():
+        session = (state.session_factory if reads else state.write_session_factory)()
+        try:
+            yield session
+        finally:
+            # Closing rolls back an open transaction: database work, kept off the event loop.
+            await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
@@ -104,3 +127,12 @@ def get_or_422(db: Session, model: type[T], identifier: int) -> T:
         kind = model.__tablename__.removesuffix("s").replace("_", " ")  # type: ignore[attr-defined]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{kind} {identifier} does not exist")
     return found
+
+
+def bump_token_version(db: Session, user_id: int) -> None:
+    """Invalidate the user's tokens in one statement (`token_version + 1` in SQL): a read-modify-
+    write in Python loses an increment to a concurrent request at READ COMMITTED."""
+    db.execute(
+        update(User).where(User.id == user_id).values(token_version=User.token_version + 1),
+        execution_options={"synchronize_session": "fetch"},
+    )

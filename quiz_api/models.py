@@ -2,6 +2,11 @@
 
 Reference tables (roles, difficulty levels, time periods) are listed in REFERENCE_TABLES: the test
 architectures seed them per test or once per session.
+
+Ids that tokens or the answer history refer to are never handed out twice: on SQLite those tables
+are AUTOINCREMENT (without it SQLite reuses the highest id after a delete, and a recreated user
+would inherit the deleted one's tokens). Responses keep the questions and options they answered
+(RESTRICT): history is not deleted by editing content.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -26,6 +32,9 @@ from quiz_api.database import Base
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+NO_ID_REUSE = {"sqlite_autoincrement": True}
 
 
 class Role(Base):
@@ -51,6 +60,7 @@ class TimePeriod(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(50), unique=True, index=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -100,6 +110,7 @@ class Subtopic(Base):
 
 class Question(Base):
     __tablename__ = "questions"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     subtopic_id: Mapped[int] = mapped_column(ForeignKey("subtopics.id", ondelete="RESTRICT"))
@@ -114,6 +125,7 @@ class Question(Base):
 
 class AnswerOption(Base):
     __tablename__ = "answer_options"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
@@ -124,6 +136,7 @@ class AnswerOption(Base):
 
 class QuestionSet(Base):
     __tablename__ = "question_sets"
+    __table_args__ = NO_ID_REUSE
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
@@ -143,15 +156,31 @@ class QuestionSetItem(Base):
 
 
 class Response(Base):
+    """One attempt at a question. Only a user's first attempt at a question scores (`scored`);
+    the partial unique index makes "first" hold under concurrent answers too."""
+
     __tablename__ = "responses"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
-    answer_option_id: Mapped[int] = mapped_column(ForeignKey("answer_options.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="RESTRICT"))
+    answer_option_id: Mapped[int] = mapped_column(ForeignKey("answer_options.id", ondelete="RESTRICT"))
     question_set_id: Mapped[int | None] = mapped_column(ForeignKey("question_sets.id", ondelete="SET NULL"))
     is_correct: Mapped[bool] = mapped_column(Boolean)
     points: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[bool] = mapped_column(Boolean, default=False)
     answered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# The same expression in the index and in the upsert's conflict target: SQLite matches them as written.
+SCORED_ATTEMPT = Response.__table__.c.scored
+Index(
+    "uq_responses_scored_attempt",
+    Response.user_id,
+    Response.question_id,
+    unique=True,
+    sqlite_where=SCORED_ATTEMPT,
+    postgresql_where=SCORED_ATTEMPT,
+)
 
 
 class Score(Base):

@@ -19,3 +19,7 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
+# Every list is paginated: a page holds at most MAX_PAGE items (422 beyond).
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE)]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from quiz_api.params import MAX_ROW_ID
 
@@ -211,6 +218,8 @@ class ResponseResult(BaseModel):
     id: int
     is_correct: bool
     points: int
+    # False for an attempt after the user's first at the question: recorded, worth no points.
+    scored: bool
     correct_option_id: int
 
 

@@ -119,6 +119,10 @@ def revocation_reason(claims: dict[str, Any], db: Session) -> str | None:
         return "unknown or inactive user"
     if user.token_version != claims["ver"]:
         return "token was revoked by logout from all sessions"
+    # Role changes bump token_version, so this only fires for a token the server did not issue
+    # for the user's current role (a forged or replayed claim): never trust the claim alone.
+    if user.role != claims["role"]:
+        return "token role does not match the user's role"
     return None
 
 
@@ -132,8 +136,7 @@ def decode_access_token(token: str, db: Session, *, settings: Settings | None = 
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    # The user's current role is authoritative, but the token carries it so the authorization
-    # middleware can decide without a second query; role changes bump token_version.
+    # Only for claims that passed `revocation_reason`, which checked the role against the user's.
     return Principal(
         user_id=claims["uid"],
         username=claims["sub"],

@@ -10,7 +10,8 @@ wraps every test:
   teardown rolls the outer transaction back;
 * truncate: empty the tables before the test (PostgreSQL `TRUNCATE ... RESTART IDENTITY`;
   SQLite has no TRUNCATE, so `DELETE FROM`, children first, which also restarts the ids
-  SQLite hands out as max(id) + 1);
+  SQLite hands out as max(id) + 1, and the AUTOINCREMENT tables' counters are deleted from
+  `sqlite_sequence`);
 * template: restore a copy of the database prepared once per session (PostgreSQL: drop the
   database and `CREATE DATABASE ... TEMPLATE`; SQLite file: copy the prepared file over it;
   SQLite memory: `deserialize` the prepared image into the one shared connection);
@@ -33,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, insert, text
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, text
 from sqlalchemy.orm import Session
 
 from quiz_architectures import pg
@@ -183,6 +184,14 @@ class TestDatabase:
             else:
                 for table in reversed(tables):
                     connection.execute(table.delete())
+                # AUTOINCREMENT tables keep their last id in sqlite_sequence: restart them too.
+                if connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first():
+                    connection.execute(
+                        text("DELETE FROM sqlite_sequence WHERE name IN :names").bindparams(
+                            bindparam("names", expanding=True)
+                        ),
+                        {"names": [table.name for table in tables]},
+                    )
         with self._not_reset() as session:
             yield session
 

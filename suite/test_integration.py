@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from harness.counters import counting
+from suitebench.counters import counting
 from quiz_api.models import RevokedToken
 from quiz_api.tokens import create_access_token, decode_access_token
 

@@ -76,9 +76,13 @@ def test_answer_unknown_question_is_422(client, student_headers):
     assert answer(client, student_headers, 123456, 1).status_code == 422
 
 
-def test_repeated_answers_accumulate(client, student_headers, catalog):
+def test_only_the_first_answer_scores(client, student_headers, catalog):
     question_id = catalog.question_ids[2]
-    for _ in range(3):
-        answer(client, student_headers, question_id, catalog.correct_option[question_id])
+    first = answer(client, student_headers, question_id, catalog.wrong_option[question_id]).json()
+    assert (first["scored"], first["points"], first["correct_option_id"]) == (True, 0, catalog.correct_option[question_id])
+    for _ in range(2):
+        again = answer(client, student_headers, question_id, catalog.correct_option[question_id])
+        assert again.status_code == 201
+        assert (again.json()["is_correct"], again.json()["scored"], again.json()["points"]) == (True, False, 0)
     all_time = next(s for s in client.get("/scores/me", headers=student_headers).json() if s["time_period"] == "all_time")
-    assert (all_time["points"], all_time["answered"]) == (9, 3)
+    assert (all_time["points"], all_time["answered"], all_time["correct"]) == (0, 1, 0)

@@ -14,7 +14,8 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-POSTGRES_URL_FOR_TESTS = "STUDY_TESTS_POSTGRES_URL"
+from suite_process import POSTGRES_URL_FOR_TESTS, SharedSuiteRuns
+
 POSTGRES_PROBLEM_FOR_TESTS = "STUDY_TESTS_POSTGRES_PROBLEM"
 _server_stack = pytest.StashKey[ExitStack]()
 
@@ -31,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     stack = ExitStack()
     try:
-        os.environ[POSTGRES_URL_FOR_TESTS] = stack.enter_context(pg.postgres_server())
+        # Correctness tests only, so the server skips fsync (template clones and commits stop
+        # waiting on the disk); measurements never use this server.
+        os.environ[POSTGRES_URL_FOR_TESTS] = stack.enter_context(pg.postgres_server(server_settings=pg.NO_DURABILITY))
     except ArchitectureError as problem:
         os.environ[POSTGRES_PROBLEM_FOR_TESTS] = str(problem)
     config.stash[_server_stack] = stack
@@ -52,6 +55,14 @@ def postgres_admin_url() -> str:
     if not url:
         pytest.fail(f"no PostgreSQL server for the tests: {os.environ.get(POSTGRES_PROBLEM_FOR_TESTS, 'not started')}")
     return url
+
+
+@pytest.fixture(scope="session")
+def suite_runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SharedSuiteRuns:
+    """Runs of the suite under study shared by every test and every xdist worker of the session."""
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers' temporary roots sit side by side in one directory of this session.
+    return SharedSuiteRuns((base if worker_id == "master" else base.parent) / "shared-suite-runs")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

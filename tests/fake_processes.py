@@ -1,7 +1,7 @@
 """A stand-in for the pytest processes the runner starts: it writes the timing plugin's records
 for a fake suite whose per-test times follow a known model, so analyses can be checked against
-the truth. Pass an instance as `executor=` to `harness.runner.run_benchmark` or
-`harness.floor.measure_floor`."""
+the truth. Pass an instance as `executor=` to `suitebench.runner.run_benchmark` or
+`quiz_study.floor.measure_floor`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import design, runner
+from quiz_study import design
+from suitebench import runner
 from quiz_architectures.architectures import Switches, resolve
 
-FAKE_TESTS: tuple[tuple[str, str], ...] = (("suite/test_auth.py::test_login", "auth"), ("suite/test_crud.py::test_create", "crud"))
+FAKE_TESTS: tuple[tuple[str, str], ...] = (("test_auth.py::test_login", "auth"), ("test_crud.py::test_create", "crud"))
 
 
 class FakeProcesses:
@@ -40,8 +41,9 @@ class FakeProcesses:
         workers = int(command[command.index("-n") + 1]) if "-n" in command else 1
         switches = resolve(arch, overrides)
         target = command[3]
-        tests = [t for t in self.tests if "::" not in target or t[0] == target]
-        raw = Path(next(arg for arg in command if arg.startswith("--harness-timings=")).split("=", 1)[1])
+        # A target is the suite directory, or the suite directory joined with one node id.
+        tests = [t for t in self.tests if "::" not in target or target.endswith("/" + t[0])]
+        raw = Path(next(arg for arg in command if arg.startswith("--suitebench-timings=")).split("=", 1)[1])
         total = 0.0
         with open(raw / "1-main.jsonl", "w") as handle:
             for index, (node, category) in enumerate(tests):

@@ -1,4 +1,4 @@
-"""harness.attribution (and the study around it, harness.why): synthetic tidy timings with known
+"""quiz_study.attribution (and the study around it, quiz_study.why): synthetic tidy timings with known
 multiplicative effects must come back within their intervals; a switch with no effect must be
 flagged as not distinguishable from zero; the whole study pipeline, run with a fake executor
 that plays a suite with known effects, must recover them from the files it wrote."""
@@ -11,9 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import attribution, dataset, design, floor, runner, why
-from quiz_architectures.architectures import Switches
-from harness.errors import HarnessError
+from quiz_study import variants as study_variants
+from quiz_study import attribution
+from suitebench import store
+from quiz_study import design
+from quiz_study import floor
+from quiz_study import why
+from suitebench.errors import BenchError
 from fake_processes import EFFECTS, FakeSuite
 
 def synthetic_timings(
@@ -167,13 +171,13 @@ def test_variants_that_are_not_cells_are_ignored_and_no_cell_is_an_error():
     extra = timings[timings["variant"] == "transactional"].assign(variant="transactional+copies=2", repetition=99)
     data = attribution.attribution_data(pd.concat([timings, extra]))
     assert data.other_variants == ("transactional+copies=2",)
-    with pytest.raises(HarnessError, match="no factorial cell"):
+    with pytest.raises(BenchError, match="no factorial cell"):
         attribution.attribution_data(extra)
 
 
 def test_cluster_intervals_need_more_processes_than_parameters():
     timings = synthetic_timings(design.path_design().cells, repetitions=1, seed=8)
-    with pytest.raises(HarnessError, match="more processes"):
+    with pytest.raises(BenchError, match="more processes"):
         fit(timings, cov="cluster")
 
 
@@ -195,7 +199,7 @@ def fake_study(tmp_path_factory):
         profile_size="standard",
         output_dir=output,
         seed=0,
-        runner=functools.partial(runner.run_benchmark, executor=suite),
+        runner=functools.partial(study_variants.run_benchmark, executor=suite),
         floor_runner=functools.partial(floor.measure_floor, executor=suite),
     )
     return result, output
@@ -251,13 +255,13 @@ def test_full_size_is_the_whole_factorial_sweep_and_floor():
     # the issue's ranges: ~100 extra tables, 10 -> 10,000 reference rows, tens -> hundreds of tests
     assert max(plan.sweep.extra_tables) >= 100 and max(plan.sweep.reference_rows) == 10_000
     assert len(why.SUBSET_TESTS) * max(plan.sweep.copies) >= 300
-    with pytest.raises(HarnessError, match="unknown size"):
+    with pytest.raises(BenchError, match="unknown size"):
         why.why_plan("huge")
 
 
 def test_one_run_per_role(fake_study):
     result, _ = fake_study
-    with pytest.raises(HarnessError, match="never pooled"):
+    with pytest.raises(BenchError, match="never pooled"):
         why.why_tables(result.run_dirs["design"], result.run_dirs["design"])
 
 
@@ -267,7 +271,7 @@ def test_smoke_size_runs_the_real_suite_end_to_end(tmp_path):
     result = why.run_why_study(profile_size="smoke", output_dir=tmp_path, seed=1)
     assert set(result.run_dirs) == {"design", "floor"}
     for path in result.run_dirs.values():
-        run = dataset.load_run(path)
+        run = store.load_run(path)
         assert run.metadata["status"] == "complete"
         assert run.repetitions["valid"].all(), run.repetitions[~run.repetitions["valid"]]
     for name in ("effects", "waterfall", "floor_overall", "scaling_points", "scaling_slopes", "projection"):

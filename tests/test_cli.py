@@ -1,4 +1,4 @@
-"""harness.cli: arguments map to run_benchmark; every user error is one stderr line and exit 2."""
+"""quiz_study.cli: arguments map to run_benchmark; every user error is one stderr line and exit 2."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import cli, dataset, paths, runner
-from harness.metadata import collect_metadata
+from quiz_study import variants as study_variants
+from quiz_study import cli
+from suitebench import cli as engine_cli
+from suitebench import store
+from suitebench.errors import BenchError
+from quiz_study import paths
+from suitebench import runner
+from suitebench.metadata import collect_metadata
 
 CONFTEST = """\
 def pytest_addoption(parser):
@@ -83,11 +89,11 @@ def test_run_records_a_run_and_prints_a_summary(tmp_path, suite):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("run c1: complete, 2/2 repetitions")
-    run = dataset.load_run(tmp_path / "runs" / "c1")
+    run = store.load_run(tmp_path / "runs" / "c1")
     assert run.repetitions["variant"].tolist() == ["baseline", "transactional+storage=disk"]
     assert run.repetitions["valid"].all()
     assert run.metadata["profile"] == "smoke"
-    assert dataset.latest_run(tmp_path / "runs", profile="smoke") == tmp_path / "runs" / "c1"
+    assert store.latest_run(tmp_path / "runs", profile="smoke") == tmp_path / "runs" / "c1"
 
 
 def test_arguments_map_to_run_benchmark_keywords(monkeypatch, capsys, tmp_path):
@@ -100,7 +106,7 @@ def test_arguments_map_to_run_benchmark_keywords(monkeypatch, capsys, tmp_path):
             executed_repetitions=2, invalid_measured_repetitions=0, median_wall_s={"baseline": 1.0},
         )
 
-    monkeypatch.setattr(runner, "run_benchmark", fake_run_benchmark)
+    monkeypatch.setattr(study_variants, "run_benchmark", fake_run_benchmark)
     status = cli.main([
         "run", "--arch", "baseline", "-k", "login", "-m", "crud", "--seed", "3", "--schedule", "random",
         "--timeout", "30", "--pytest-arg=-x", "--no-progress", "--resume", "r9",
@@ -119,14 +125,14 @@ def test_interrupted_run_prints_resume_command_and_exits_130(monkeypatch, capsys
     def interrupt(command, **options):
         raise KeyboardInterrupt
 
-    real_run_benchmark = runner.run_benchmark
-    monkeypatch.setattr(runner, "run_benchmark", lambda **options: real_run_benchmark(**options, executor=interrupt))
+    real_run_benchmark = study_variants.run_benchmark
+    monkeypatch.setattr(study_variants, "run_benchmark", lambda **options: real_run_benchmark(**options, executor=interrupt))
     status = cli.main(["run", "--suite", str(suite), "--output-dir", str(tmp_path), "--run-id", "c2", "--no-progress"])
     err = capsys.readouterr().err
     assert status == 130
     assert err.count("\n") == 1
     assert err.startswith("interrupted: run 'c2' interrupted after 0 of 22 repetitions")
-    assert err.rstrip().endswith(f"python -m harness run --resume c2 --output-dir {tmp_path}")
+    assert err.rstrip().endswith(f"python -m harness run --resume c2 --runs-dir {tmp_path}")
 
 
 def test_sigterm_stops_the_run_and_resume_finishes_it(tmp_path, suite):
@@ -136,7 +142,7 @@ def test_sigterm_stops_the_run_and_resume_finishes_it(tmp_path, suite):
         "--run-id", "c3", "--repetitions", "2", "--warmup", "0", "--no-progress", *FAST,
     ]
     process = subprocess.Popen(command, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    repetitions = runs / "c3" / dataset.REPETITIONS_FILE
+    repetitions = runs / "c3" / store.REPETITIONS_FILE
     try:
         while not (repetitions.exists() and repetitions.read_text().count("\n") >= 2):
             try:
@@ -151,7 +157,7 @@ def test_sigterm_stops_the_run_and_resume_finishes_it(tmp_path, suite):
             process.kill()
     assert process.returncode == 130, stderr
     assert stderr.startswith("interrupted: run 'c3' interrupted after") and "--resume c3" in stderr
-    assert json.loads((runs / "c3" / dataset.METADATA_FILE).read_text())["status"] == "interrupted"
+    assert json.loads((runs / "c3" / store.METADATA_FILE).read_text())["status"] == "interrupted"
 
     completed = harness_cli("run", "--resume", "c3", "--output-dir", str(runs), "--no-progress")
     assert completed.returncode == 0, completed.stderr
@@ -163,13 +169,13 @@ def test_sigterm_stops_the_run_and_resume_finishes_it(tmp_path, suite):
 def test_validators_accept_good_values_and_reject_bad_ones():
     import argparse
 
-    assert cli.positive_int("3") == 3
-    assert cli.non_negative_int("0") == 0
-    assert cli.positive_float("0.5") == 0.5
+    assert engine_cli.positive_int("3") == 3
+    assert engine_cli.non_negative_int("0") == 0
+    assert engine_cli.positive_float("0.5") == 0.5
     assert cli.architecture_spec(" transactional+storage=disk ") == "transactional+storage=disk"
     assert cli.switch_assignment("reference-data=per_test") == "reference_data=per_test"
-    for validator, text in [(cli.positive_int, "1.5"), (cli.non_negative_int, "-2"), (cli.positive_float, "nan"),
-                            (cli.architecture_spec, "fast"), (cli.run_identifier, ".hidden")]:
+    for validator, text in [(engine_cli.positive_int, "1.5"), (engine_cli.non_negative_int, "-2"), (engine_cli.positive_float, "nan"),
+                            (cli.architecture_spec, "fast"), (engine_cli.run_identifier, ".hidden")]:
         with pytest.raises(argparse.ArgumentTypeError):
             validator(text)
 
@@ -207,13 +213,13 @@ def write_synthetic_run(run_dir: Path, *, candidate_scale: float, seed: int, rep
                                         "connections_opened": 1, "commits": 1, "rollbacks": 0, "savepoints": 0})
             repetition_rows.append({**columns, "invalid_reason": "", "exit_code": 0, "wall_s": total + 0.5, "n_tests": 3,
                                     "n_passed": 3, "n_failed": 0, "started_at": "", "finished_at": ""})
-    dataset.write_metadata(run_dir, {
-        "schema_version": dataset.SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
+    store.write_metadata(run_dir, {
+        "schema_version": store.SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
         "started_at": f"2024-01-0{seed + 1}T00:00:00+00:00", "variants": [{"label": label} for label in labels],
         "schedule": schedule, "environment": collect_metadata(packages=[]),
     })
-    dataset.append_frame(run_dir / dataset.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=dataset.TIMING_COLUMNS)
-    dataset.append_frame(run_dir / dataset.REPETITIONS_FILE, pd.DataFrame(repetition_rows), columns=dataset.REPETITION_COLUMNS)
+    store.append_frame(run_dir / store.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=store.TIMING_COLUMNS)
+    store.append_frame(run_dir / store.REPETITIONS_FILE, pd.DataFrame(repetition_rows), columns=store.REPETITION_COLUMNS)
 
 
 @pytest.fixture
@@ -248,32 +254,32 @@ def test_compare_defaults_to_the_latest_run_and_rejects_unknown_variants(runs, c
 
 
 def test_baseline_record_then_check_flags_a_slowdown_only(runs, tmp_path, capsys):
-    store = tmp_path / "baselines"
-    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store)]) == 0
+    store_dir = tmp_path / "baselines"
+    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]) == 0
     assert "stored baseline 'main': transactional from run good" in capsys.readouterr().out
-    assert cli.main(["baseline", "list", "--store-dir", str(store)]) == 0
+    assert cli.main(["baseline", "list", "--store-dir", str(store_dir)]) == 0
     assert capsys.readouterr().out == "main\n"
 
-    check = ["check", "main", "--runs-dir", str(runs), "--store-dir", str(store)]
+    check = ["check", "main", "--runs-dir", str(runs), "--store-dir", str(store_dir)]
     assert cli.main([*check, "--run", "good"]) == 0
     assert "no regression shown" in capsys.readouterr().out
     assert cli.main([*check, "--run", "slow"]) == 1
     assert "REGRESSED: 3 timing" in capsys.readouterr().out
 
-    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--store-dir", str(store)]) == 2
+    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--store-dir", str(store_dir)]) == 2
     assert capsys.readouterr().err.startswith("error: baseline 'main' exists")
 
 
 def test_check_refuses_a_run_from_another_machine(runs, tmp_path, capsys):
-    store = tmp_path / "baselines"
-    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store)]) == 0
-    path = runs / "slow" / dataset.METADATA_FILE
+    store_dir = tmp_path / "baselines"
+    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]) == 0
+    path = runs / "slow" / store.METADATA_FILE
     metadata = json.loads(path.read_text())
     metadata["environment"]["cpu"]["model"] = "Some Other CPU"
     path.write_text(json.dumps(metadata))
     capsys.readouterr()
 
-    check = ["check", "main", "--runs-dir", str(runs), "--run", "slow", "--store-dir", str(store)]
+    check = ["check", "main", "--runs-dir", str(runs), "--run", "slow", "--store-dir", str(store_dir)]
     assert cli.main(check) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cpu.model" in err and "--allow-environment-change" in err
@@ -282,7 +288,8 @@ def test_check_refuses_a_run_from_another_machine(runs, tmp_path, capsys):
 
 
 def test_comparison_pair_prefers_the_presets():
-    assert cli.comparison_pair(["transactional", "x", "baseline"]) == ("baseline", "transactional")
-    assert cli.comparison_pair(["a", "b"]) == ("a", "b")
-    with pytest.raises(cli.HarnessError, match="need two different variants"):
-        cli.comparison_pair(["baseline"])
+    presets = cli.STUDY_DEFAULTS.preferred_pair
+    assert engine_cli.comparison_pair(["transactional", "x", "baseline"], preferred=presets) == ("baseline", "transactional")
+    assert engine_cli.comparison_pair(["a", "b"], preferred=presets) == ("a", "b")
+    with pytest.raises(BenchError, match="need two different variants"):
+        engine_cli.comparison_pair(["baseline"], preferred=presets)

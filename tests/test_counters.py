@@ -1,21 +1,20 @@
-"""harness.counters: exact counts from SQLAlchemy events, process-wide, installed once."""
+"""suitebench.counters: exact counts from SQLAlchemy events, process-wide, installed once."""
 
 import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-import harness
-from harness import counters
-from harness.counters import Counters, counting, is_ddl
+from quiz_study import paths
+from suitebench import counters
+from suitebench.counters import Counters, counting, is_ddl
 
-ROOT = Path(harness.__file__).resolve().parents[1]
+ROOT = paths.ROOT
 
 
 @pytest.fixture
@@ -149,7 +148,7 @@ def test_import_installs_nothing_and_engines_older_than_install_are_counted():
         """
         from sqlalchemy import create_engine, event, text
         from sqlalchemy.engine import Engine
-        from harness import counters
+        from suitebench import counters
 
         before = create_engine("sqlite://")
         assert not counters.is_installed()

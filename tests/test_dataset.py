@@ -1,4 +1,4 @@
-"""harness.dataset: a run reads back as its completed repetitions, typed, or fails with one clear error."""
+"""suitebench.store: a run reads back as its completed repetitions, typed, or fails with one clear error."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from harness import dataset
-from harness.errors import HarnessError
+from suitebench import store
+from suitebench.errors import BenchError
 
 
 def _metadata(run_id: str, *, status: str = "complete", profile: str | None = None, started_at: str = "2024-01-01T00:00:00+00:00") -> dict:
     return {
-        "schema_version": dataset.SCHEMA_VERSION,
+        "schema_version": store.SCHEMA_VERSION,
         "run_id": run_id,
         "status": status,
         "profile": profile,
@@ -48,25 +48,25 @@ def _timings(repetition: int, *, variant: str) -> pd.DataFrame:
 
 def _write_run(run_dir, *, repetitions: int = 2, **metadata_options) -> None:
     run_dir.mkdir(parents=True)
-    dataset.write_metadata(run_dir, _metadata(run_dir.name, **metadata_options))
+    store.write_metadata(run_dir, _metadata(run_dir.name, **metadata_options))
     for repetition in range(repetitions):
         variant = ("baseline", "transactional")[repetition % 2]
-        dataset.append_frame(run_dir / dataset.TIMINGS_FILE, _timings(repetition, variant=variant), columns=dataset.TIMING_COLUMNS)
-        dataset.append_frame(
-            run_dir / dataset.REPETITIONS_FILE,
+        store.append_frame(run_dir / store.TIMINGS_FILE, _timings(repetition, variant=variant), columns=store.TIMING_COLUMNS)
+        store.append_frame(
+            run_dir / store.REPETITIONS_FILE,
             pd.DataFrame([_repetition(repetition, variant=variant, valid=repetition != 1)]),
-            columns=dataset.REPETITION_COLUMNS,
+            columns=store.REPETITION_COLUMNS,
         )
 
 
 def test_load_run_returns_typed_tables(tmp_path):
     _write_run(tmp_path / "r1")
-    run = dataset.load_run(tmp_path / "r1")
+    run = store.load_run(tmp_path / "r1")
 
     assert run.run_id == "r1"
     assert run.metadata["status"] == "complete"
-    assert list(run.repetitions.columns) == list(dataset.REPETITION_COLUMNS)
-    assert list(run.timings.columns) == list(dataset.TIMING_COLUMNS)
+    assert list(run.repetitions.columns) == list(store.REPETITION_COLUMNS)
+    assert list(run.timings.columns) == list(store.TIMING_COLUMNS)
     assert run.repetitions["valid"].tolist() == [True, False]
     assert run.repetitions["warmup"].dtype == bool
     assert run.repetitions["wall_s"].tolist() == [1.5, 2.5]
@@ -81,39 +81,39 @@ def test_load_run_ignores_truncated_line_and_orphan_timing_rows(tmp_path):
     run_dir = tmp_path / "r1"
     _write_run(run_dir)
     # A kill during repetition 2: its timing rows were written, its repetition row only half.
-    dataset.append_frame(run_dir / dataset.TIMINGS_FILE, _timings(2, variant="baseline"), columns=dataset.TIMING_COLUMNS)
-    with open(run_dir / dataset.REPETITIONS_FILE, "a") as handle:
+    store.append_frame(run_dir / store.TIMINGS_FILE, _timings(2, variant="baseline"), columns=store.TIMING_COLUMNS)
+    with open(run_dir / store.REPETITIONS_FILE, "a") as handle:
         handle.write("r1,2,1,0,baseline,False,Tr")
-    with open(run_dir / dataset.TIMINGS_FILE, "a") as handle:
+    with open(run_dir / store.TIMINGS_FILE, "a") as handle:
         handle.write("r1,2,1,0,baseline,False,True,tests/test_a.py::test_thr")
 
-    run = dataset.load_run(run_dir)
+    run = store.load_run(run_dir)
     assert run.repetitions["repetition"].tolist() == [0, 1]
     assert sorted(set(run.timings["repetition"])) == [0, 1]
 
 
 def test_load_run_of_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(HarnessError, match="no run at"):
-        dataset.load_run(tmp_path / "absent")
+    with pytest.raises(BenchError, match="no run at"):
+        store.load_run(tmp_path / "absent")
 
 
 def test_load_run_without_metadata_is_a_clear_error(tmp_path):
-    with pytest.raises(HarnessError, match="not a run directory"):
-        dataset.load_run(tmp_path)
+    with pytest.raises(BenchError, match="not a run directory"):
+        store.load_run(tmp_path)
 
 
 def test_load_run_rejects_other_schema_version(tmp_path):
     _write_run(tmp_path / "r1")
-    path = tmp_path / "r1" / dataset.METADATA_FILE
+    path = tmp_path / "r1" / store.METADATA_FILE
     path.write_text(json.dumps({**json.loads(path.read_text()), "schema_version": 99}))
-    with pytest.raises(HarnessError, match="schema_version 99"):
-        dataset.load_run(tmp_path / "r1")
+    with pytest.raises(BenchError, match="schema_version 99"):
+        store.load_run(tmp_path / "r1")
 
 
 def test_load_run_without_completed_repetitions_is_a_clear_error(tmp_path):
     _write_run(tmp_path / "r1", repetitions=0)
-    with pytest.raises(HarnessError, match="no completed repetitions"):
-        dataset.load_run(tmp_path / "r1")
+    with pytest.raises(BenchError, match="no completed repetitions"):
+        store.load_run(tmp_path / "r1")
 
 
 def test_list_runs_orders_by_start_and_filters_by_profile(tmp_path):
@@ -121,9 +121,9 @@ def test_list_runs_orders_by_start_and_filters_by_profile(tmp_path):
     _write_run(tmp_path / "early", started_at="2024-01-01T00:00:00+00:00", profile="full")
     (tmp_path / "not-a-run").mkdir()
 
-    assert [s.run_id for s in dataset.list_runs(tmp_path)] == ["early", "late"]
-    assert [s.run_id for s in dataset.list_runs(tmp_path, profile="full")] == ["early"]
-    summary = dataset.list_runs(tmp_path)[0]
+    assert [s.run_id for s in store.list_runs(tmp_path)] == ["early", "late"]
+    assert [s.run_id for s in store.list_runs(tmp_path, profile="full")] == ["early"]
+    summary = store.list_runs(tmp_path)[0]
     assert (summary.planned_repetitions, summary.completed_repetitions) == (2, 2)
 
 
@@ -131,13 +131,13 @@ def test_latest_run_skips_incomplete_runs_unless_asked(tmp_path):
     _write_run(tmp_path / "done", started_at="2024-01-01T00:00:00+00:00")
     _write_run(tmp_path / "cut", started_at="2024-02-01T00:00:00+00:00", status="interrupted")
 
-    assert dataset.latest_run(tmp_path) == tmp_path / "done"
-    assert dataset.latest_run(tmp_path, include_incomplete=True) == tmp_path / "cut"
+    assert store.latest_run(tmp_path) == tmp_path / "done"
+    assert store.latest_run(tmp_path, include_incomplete=True) == tmp_path / "cut"
 
 
 def test_latest_run_without_runs_is_a_clear_error(tmp_path):
     _write_run(tmp_path / "r1", profile="quick")
-    with pytest.raises(HarnessError, match="no complete runs with profile 'full'"):
-        dataset.latest_run(tmp_path, profile="full")
-    with pytest.raises(HarnessError, match="no complete runs"):
-        dataset.latest_run(tmp_path / "nothing-here")
+    with pytest.raises(BenchError, match="no complete runs with profile 'full'"):
+        store.latest_run(tmp_path, profile="full")
+    with pytest.raises(BenchError, match="no complete runs"):
+        store.latest_run(tmp_path / "nothing-here")

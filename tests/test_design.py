@@ -1,4 +1,4 @@
-"""harness.design: the factorial over the switches, its refused cells, fractions and their aliasing."""
+"""quiz_study.design: the factorial over the switches, its refused cells, fractions and their aliasing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import design
+from quiz_study import design
 from quiz_architectures.architectures import BASELINE, TRANSACTIONAL, parse_spec
-from harness.errors import HarnessError
+from suitebench.errors import BenchError
 
 
 def test_64_candidate_cells_of_which_the_rollback_own_16_are_refused():
@@ -33,7 +33,7 @@ def test_full_factorial_is_the_48_runnable_cells_balanced_and_unaliased():
     assert full.n_cells == 48
     assert len(set(full.variants)) == 48
     for label in full.variants:
-        parse_spec(label)  # runnable: no HarnessError
+        parse_spec(label)  # runnable: no BenchError
     balance = design.balance(full.cells).set_index(["factor", "level"])["n_cells"]
     for factor in ("storage", "reference_data", "password_hash", "client"):
         assert balance[factor].tolist() == [24, 24]
@@ -93,9 +93,9 @@ def test_fraction_is_reproducible_for_a_seed_and_as_good_for_another():
 
 
 def test_fraction_size_is_checked():
-    with pytest.raises(HarnessError, match="from 8 to 48"):
+    with pytest.raises(BenchError, match="from 8 to 48"):
         design.d_optimal_fraction(6)
-    with pytest.raises(HarnessError, match="unknown preset"):
+    with pytest.raises(BenchError, match="unknown preset"):
         design.d_optimal_fraction(8, include=("nightly",))
 
 

@@ -1,4 +1,4 @@
-"""harness.environments and harness.sections: the PostgreSQL and parallel study recorded with a fake
+"""quiz_study.environments and quiz_study.sections: the PostgreSQL and parallel study recorded with a fake
 suite whose times are known must give those speedups back; the report's sections find the runs
 beside the main run, and say so when they are missing."""
 
@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 from fake_processes import FakeProcesses
-from harness import environments, runner, sections, study
-from harness.errors import HarnessError
-from harness.profiles import get_profile
+from quiz_study import variants as study_variants
+from quiz_study import environments
+from suitebench import runner
+from quiz_study import sections
+from quiz_study import pipeline
+from suitebench.errors import BenchError
+from quiz_study.profiles import get_profile
 
 # Per-test seconds of each storage / isolation under each wiring (the truth the tables must return).
 TEST_SECONDS = {
@@ -42,7 +46,7 @@ def environment_run(tmp_path_factory):
     (output / "main").mkdir()
     result = environments.run_environment_study(
         size="standard", output_dir=output, run_id=sections.environment_run_id("main"),
-        runner=functools.partial(runner.run_benchmark, executor=fake),
+        runner=functools.partial(study_variants.run_benchmark, executor=fake),
     )
     return output, result
 
@@ -60,9 +64,9 @@ def test_plans_measure_every_strategy_and_both_worker_counts():
     assert "baseline+storage=postgres,isolation=rollback" not in variants
     assert environments.environment_plan("smoke", sections=["parallel"]).variants() == [
         "baseline", "transactional", "baseline@n=2", "transactional@n=2"]
-    with pytest.raises(HarnessError, match="unknown environment section"):
+    with pytest.raises(BenchError, match="unknown environment section"):
         environments.environment_plan("smoke", sections=["gpu"])
-    with pytest.raises(HarnessError, match="unknown size"):
+    with pytest.raises(BenchError, match="unknown size"):
         environments.environment_plan("huge")
 
 
@@ -138,7 +142,7 @@ def test_section_names_parse(text, expected):
 
 
 def test_unknown_section_is_a_clear_error():
-    with pytest.raises(HarnessError, match="unknown section 'gpu'.*why, postgres, parallel"):
+    with pytest.raises(BenchError, match="unknown section 'gpu'.*why, postgres, parallel"):
         sections.parse_sections("why,gpu")
 
 
@@ -156,15 +160,15 @@ def test_measure_sections_records_runs_named_after_the_main_run(tmp_path, monkey
         return type("R", (), {"run_dirs": {"design": tmp_path / f"{kwargs['run_prefix']}-design"}})()
 
     monkeypatch.setattr(environments, "run_environment_study", fake_environment_study)
-    from harness import why
+    from quiz_study import why
 
     monkeypatch.setattr(why, "run_why_study", fake_why_study)
-    recorded = study.measure_sections(
+    recorded = pipeline.measure_sections(
         ("why", "parallel"), run_id="r1", profile=get_profile("standard"), runs_dir=tmp_path, resume=True, progress=False,
     )
     assert calls == [("environments", "r1-environments", "standard", ("parallel",)), ("why", "r1-why", "standard", True)]
     assert set(recorded) == {"environments", "why"}
-    assert study.measure_sections((), run_id="r1", profile=get_profile("smoke"), runs_dir=tmp_path) == {}
+    assert pipeline.measure_sections((), run_id="r1", profile=get_profile("smoke"), runs_dir=tmp_path) == {}
 
 
 def test_full_profile_measures_every_section_and_standard_none():
@@ -174,7 +178,7 @@ def test_full_profile_measures_every_section_and_standard_none():
 
 
 def test_environment_tables_refuse_a_run_without_measurements(tmp_path):
-    with pytest.raises(HarnessError):
+    with pytest.raises(BenchError):
         environments.environment_tables(tmp_path / "nothing")
 
 

@@ -1,4 +1,4 @@
-"""harness.floor: the one-test-per-process schedule, the run it writes, overhead tables that
+"""quiz_study.floor: the one-test-per-process schedule, the run it writes, overhead tables that
 recover a known overhead, and a real smoke floor measurement on the suite under study."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import floor, runner
-from harness.dataset import load_run
-from harness.errors import HarnessError
+from quiz_study import floor, paths
+from suitebench import runner
+from suitebench.store import load_run
+from suitebench.errors import BenchError
 
-TESTS = ("suite/test_a.py::test_one", "suite/test_a.py::test_two", "suite/test_b.py::test_three")
-CATEGORY = {"suite/test_a.py::test_one": "auth", "suite/test_a.py::test_two": "auth", "suite/test_b.py::test_three": "crud"}
-FLOOR_S = {"suite/test_a.py::test_one": 0.010, "suite/test_a.py::test_two": 0.020, "suite/test_b.py::test_three": 0.030}
+TESTS = ("test_a.py::test_one", "test_a.py::test_two", "test_b.py::test_three")
+CATEGORY = {"test_a.py::test_one": "auth", "test_a.py::test_two": "auth", "test_b.py::test_three": "crud"}
+FLOOR_S = {"test_a.py::test_one": 0.010, "test_a.py::test_two": 0.020, "test_b.py::test_three": 0.030}
 OVERHEAD_S = {"baseline": 0.040, "transactional": 0.004}
 
 
@@ -29,14 +30,14 @@ class FakeProcess:
         self.targets: list[tuple[str, str]] = []
 
     def __call__(self, command, *, env, cwd, log_path, timeout_s):
-        target = command[3]
+        target = command[3].removeprefix(f"{paths.SUITE}/")
         arch = command[command.index("--arch") + 1]
         switches = [command[i + 1] for i, arg in enumerate(command) if arg == "--switch"]
         label = arch + ("+" + ",".join(switches) if switches else "")
         self.targets.append((label, target))
         seconds = FLOOR_S[target] + OVERHEAD_S.get(label, 0.0) + self.rng.normal(0, 0.0005)
-        raw = Path(next(arg for arg in command if arg.startswith("--harness-timings=")).split("=", 1)[1])
-        nodes = [target] + (["suite/test_b.py::test_extra"] if self.extra_test else [])
+        raw = Path(next(arg for arg in command if arg.startswith("--suitebench-timings=")).split("=", 1)[1])
+        nodes = [target] + (["test_b.py::test_extra"] if self.extra_test else [])
         with open(raw / "1-main.jsonl", "w") as handle:
             for node in nodes:
                 phases = {
@@ -56,7 +57,7 @@ def fake_floor(tmp_path: Path, **options) -> floor.FloorRunResult:
 
 
 def test_plan_runs_every_test_and_variant_once_per_block_with_a_tests_variants_together():
-    planned = floor.plan_floor(tests=TESTS, variants=["a", "b", "c"], repetitions=2, seed=5)
+    planned = runner.plan_schedule(targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5)
     assert len(planned) == 18
     assert [p.repetition for p in planned] == list(range(18))
     for block in (0, 1):
@@ -64,14 +65,31 @@ def test_plan_runs_every_test_and_variant_once_per_block_with_a_tests_variants_t
         assert sorted((p.target, p.variant) for p in entries) == sorted((t, v) for t in TESTS for v in "abc")
         targets = [p.target for p in entries]
         assert all(len(set(targets[i : i + 3])) == 1 for i in range(0, 9, 3))
-    assert planned == floor.plan_floor(tests=TESTS, variants=["a", "b", "c"], repetitions=2, seed=5)
+    again = runner.plan_schedule(targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5)
+    assert planned == again
 
 
-def test_plan_needs_tests_and_repetitions():
-    with pytest.raises(HarnessError, match="no tests"):
-        floor.plan_floor(tests=[], variants=["a"], repetitions=1, seed=0)
-    with pytest.raises(HarnessError, match="positive"):
-        floor.plan_floor(tests=TESTS, variants=["a"], repetitions=0, seed=0)
+def test_floor_needs_tests_and_repetitions(tmp_path):
+    with pytest.raises(BenchError, match="no tests"):
+        floor.measure_floor(tests=[], output_dir=tmp_path, executor=FakeProcess())
+    with pytest.raises(BenchError, match="positive"):
+        floor.measure_floor(tests=TESTS, repetitions=0, output_dir=tmp_path, executor=FakeProcess())
+
+
+def test_an_interrupted_floor_run_resumes(tmp_path):
+    calls = []
+
+    def interrupt_fifth(command, **options):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(command)
+        return FakeProcess()(command, **options)
+
+    with pytest.raises(runner.RunInterrupted, match="after 4 of 27"):
+        fake_floor(tmp_path, executor=interrupt_fifth)
+    result = floor.measure_floor(tests=(), output_dir=tmp_path, run_id="floor", resume=True, executor=FakeProcess())
+    assert result.status == "complete" and result.planned_processes == 27 and result.invalid_processes == 0
+    assert load_run(result.run_dir).repetitions["repetition"].tolist() == list(range(27))
 
 
 def test_measure_floor_writes_a_run_that_loads_like_any_other(tmp_path):
@@ -95,7 +113,7 @@ def test_a_process_that_ran_more_than_one_test_is_invalid(tmp_path):
 
 
 def test_the_floor_variant_is_required(tmp_path):
-    with pytest.raises(HarnessError, match="floor variant"):
+    with pytest.raises(BenchError, match="floor variant"):
         floor.measure_floor(tests=TESTS, variants=["baseline", "transactional"], output_dir=tmp_path, executor=FakeProcess())
 
 
@@ -124,7 +142,7 @@ def test_overhead_tables_recover_the_known_overhead(tmp_path):
 def test_sample_tests_takes_per_category_in_collection_order():
     tests = pd.DataFrame({"test": list(TESTS), "category": [CATEGORY[t] for t in TESTS]})
     sample = floor.sample_tests(tests, per_category=1, seed=0)
-    assert len(sample) == 2 and sample[-1] == "suite/test_b.py::test_three"
+    assert len(sample) == 2 and sample[-1] == "test_b.py::test_three"
     assert floor.sample_tests(tests, per_category=None, seed=0) == list(TESTS)
 
 
@@ -137,17 +155,18 @@ def test_collect_tests_reads_node_ids_and_categories_from_a_child_process(tmp_pa
     (suite / "conftest.py").write_text(
         "def pytest_configure(config):\n    config.addinivalue_line('markers', 'crud: category')\n"
     )
+    (suite / "pytest.ini").write_text("[pytest]\nsuitebench_categories = crud auth\n")
     collected = floor.collect_tests(suite_path=suite)
     assert [name.split("::")[-1] for name in collected["test"]] == ["test_kept", "test_other"]
     assert list(collected["category"]) == ["crud", "uncategorized"]
-    with pytest.raises(HarnessError, match="collecting"):
+    with pytest.raises(BenchError, match="collecting"):
         floor.collect_tests(suite_path=tmp_path / "missing")
 
 
 def test_smoke_floor_runs_on_the_real_suite(tmp_path):
     """baseline, transactional and the floor on one real test, one fresh process each."""
     result = floor.measure_floor(
-        tests=["suite/test_auth.py::test_login_returns_bearer_token"],
+        tests=["test_auth.py::test_login_returns_bearer_token"],
         repetitions=1,
         output_dir=tmp_path,
         run_id="smoke-floor",

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.fuzzing import (
+from suitebench.errors import BenchError
+from quiz_study.fuzzing import (
     FuzzPass,
     format_config,
     format_fuzz_result,
@@ -69,7 +69,7 @@ def test_fuzzing_a_postgres_backed_server_finds_no_server_error(tmp_path):
 
     try:
         pg.find_binaries()
-    except HarnessError as exc:
+    except BenchError as exc:
         pytest.skip(str(exc))
     with pg.postgres_server() as admin_url, served_quiz_api(workdir=tmp_path, database_url=admin_url) as served:
         result = fuzz_quiz_api(served=served, seed=SEED, max_examples=MAX_EXAMPLES, workdir=tmp_path, timeout_s=2 * TIMEOUT_S)
@@ -80,7 +80,7 @@ def test_fuzzing_a_postgres_backed_server_finds_no_server_error(tmp_path):
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://localhost:8000", "http://0.0.0.0:80"])
 def test_only_loopback_addresses_are_fuzzed(url):
-    with pytest.raises(HarnessError, match="loopback"):
+    with pytest.raises(BenchError, match="loopback"):
         require_loopback(url)
 
 

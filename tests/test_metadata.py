@@ -1,4 +1,4 @@
-"""harness.metadata: each collector tolerates a missing source; the whole dict is JSON."""
+"""suitebench.metadata: each collector tolerates a missing source; the whole dict is JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import metadata
+from suitebench import metadata
 
 X86_CPUINFO = """\
 processor\t: 0
@@ -90,11 +90,13 @@ def test_collect_git_reports_commit_and_dirty_flag(tmp_path):
 
 
 def test_collect_metadata_is_json_serialisable_and_complete():
-    collected = metadata.collect_metadata(packages=["pytest"])
+    collected = metadata.collect_metadata(packages=["fastapi"])
     assert json.loads(json.dumps(collected)) == collected
     assert {"python", "platform", "hostname", "cpu", "load_average", "memory", "packages", "git"} <= set(collected)
     assert collected["python"]["implementation"]
-    assert collected["packages"] == {"pytest": pytest.__version__}
+    # The engine's own stack first, then the caller's packages.
+    assert list(collected["packages"]) == [*metadata.DEFAULT_PACKAGES, "fastapi"]
+    assert collected["packages"]["pytest"] == pytest.__version__
 
 
 def test_metadata_differences_names_checked_facts_only():

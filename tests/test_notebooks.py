@@ -1,4 +1,4 @@
-"""The committed notebooks are thin and output-free; `harness.notebooks` runs them and reports failures."""
+"""The committed notebooks are thin and output-free; `quiz_study.notebooks` runs them and reports failures."""
 
 from __future__ import annotations
 
@@ -16,11 +16,16 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from harness import notebooks, paths, profiles, study, why
-from harness.errors import HarnessError
+from quiz_study import notebooks
+from quiz_study import paths
+from quiz_study import profiles
+from quiz_study import pipeline
+from quiz_study import why
+from suitebench.errors import BenchError
 
 NOTEBOOK_FILES = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
-ALLOWED_IMPORTS = {"harness", "IPython.display"}
+# Notebooks call the study and the engine, and display what they return; nothing else.
+ALLOWED_IMPORTS = {"quiz_study", "quiz_study.tables", "suitebench", "IPython.display"}
 PRE_COMMIT_CONFIG = paths.ROOT / ".pre-commit-config.yaml"
 # The helpers that find (or record) what a notebook shows; each notebook calls one of them first.
 RESOLVERS = {"resolve_run", "resolve_why_runs"}
@@ -48,7 +53,7 @@ def _parameter_names(notebook) -> dict[str, object]:
 
 
 def test_the_study_notebooks_are_committed():
-    assert set(study.NOTEBOOKS) <= {p.stem for p in NOTEBOOK_FILES}
+    assert set(pipeline.NOTEBOOKS) <= {p.stem for p in NOTEBOOK_FILES}
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
@@ -119,7 +124,7 @@ def test_notebook_has_a_plain_parameters_cell_first_and_a_kernelspec(path: Path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
-def test_notebook_defines_nothing_and_only_calls_harness(path: Path):
+def test_notebook_defines_nothing_and_only_calls_the_study(path: Path):
     notebook = nbformat.read(path, as_version=4)
     for cell in _code_cells(notebook):
         assert "def " not in cell.source and "class " not in cell.source, f"{path.name}: definition in a notebook"
@@ -132,11 +137,11 @@ def test_notebook_defines_nothing_and_only_calls_harness(path: Path):
                 assert {alias.name for alias in node.names} <= ALLOWED_IMPORTS
 
 
-@pytest.mark.parametrize("name", study.NOTEBOOKS)
+@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
 def test_the_study_passes_only_parameters_the_notebook_declares(name: str, tmp_path: Path):
     declared = _parameter_names(nbformat.read(paths.NOTEBOOKS / f"{name}.ipynb", as_version=4))
-    passed = study._notebook_parameters(
-        name, run_dir=tmp_path / "run-1", study_paths=study.StudyPaths.under(tmp_path),
+    passed = pipeline._notebook_parameters(
+        name, run_dir=tmp_path / "run-1", study_paths=pipeline.StudyPaths.under(tmp_path),
         profile=profiles.get_profile("smoke"),
     )
     assert set(passed) <= set(declared)
@@ -144,7 +149,7 @@ def test_the_study_passes_only_parameters_the_notebook_declares(name: str, tmp_p
         assert type(value) is type(declared[key]), key
 
 
-@pytest.mark.parametrize("name", study.NOTEBOOKS)
+@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
 def test_default_parameters_use_the_project_data_directories(name: str):
     values = _parameter_names(nbformat.read(paths.NOTEBOOKS / f"{name}.ipynb", as_version=4))
     assert values["runs_dir"] == "data/runs" and values["run_id"] == ""
@@ -185,7 +190,7 @@ def test_resolve_run_ignores_other_studies_runs_that_also_measured_both_presets(
     metadata = json.loads((floor_run / "metadata.json").read_text())
     metadata["variants"].append({"label": "transactional+isolation=none", "spec": "", "pytest_args": []})
     (floor_run / "metadata.json").write_text(json.dumps(metadata))
-    assert study.resolve_run(runs_dir=runs_dir) == main
+    assert pipeline.resolve_run(runs_dir=runs_dir) == main
 
 
 def test_resolve_run_with_no_run_announces_what_it_measures_and_the_command_first(tmp_path: Path, monkeypatch):
@@ -197,16 +202,16 @@ def test_resolve_run_with_no_run_announces_what_it_measures_and_the_command_firs
         events.append(("measure", profile.name))
         return SimpleNamespace(run_dir=write_synthetic_run(runs_dir, "measured-now"))
 
-    monkeypatch.setattr(study, "measure", fake_measure)
+    monkeypatch.setattr(pipeline, "measure", fake_measure)
     monkeypatch.setenv(paths.OUTPUT_ROOT_ENV, str(tmp_path))
-    run_dir = study.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line)))
+    run_dir = pipeline.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line)))
     assert run_dir == tmp_path / "data" / "runs" / "measured-now"
     assert [kind for kind, _ in events] == ["announce", "measure"]
     message = events[0][1]
     assert "'smoke'" in message and str(tmp_path / "data" / "runs") in message
     assert "python run_all.py" in message and "\n" not in message
     events.clear()
-    assert study.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line))) == run_dir
+    assert pipeline.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line))) == run_dir
     assert events == [], "a recorded run is used without a word"
 
 
@@ -276,7 +281,7 @@ def test_execute_notebook_injects_parameters_and_runs_in_cwd(tmp_path: Path):
 def test_failing_cell_names_notebook_and_cell_and_keeps_the_partial_notebook(tmp_path: Path):
     source_dir = tmp_path / "notebooks"
     _write_notebook(source_dir, "broken", ["x = 1", "print('before')", "1 / 0", "print('never')"])
-    with pytest.raises(HarnessError) as failure:
+    with pytest.raises(BenchError) as failure:
         notebooks.execute_notebook("broken", parameters={}, output_dir=tmp_path / "out", timeout_s=60,
                                    cwd=tmp_path, notebooks_dir=source_dir)
     message = str(failure.value)
@@ -291,11 +296,11 @@ def test_failing_cell_names_notebook_and_cell_and_keeps_the_partial_notebook(tmp
 def test_missing_kernel_explains_how_to_install_it(tmp_path: Path):
     source_dir = tmp_path / "notebooks"
     _write_notebook(source_dir, "ok", ["x = 1"])
-    with pytest.raises(HarnessError, match="ipykernel install --user --name no-such-kernel-xyz"):
+    with pytest.raises(BenchError, match="ipykernel install --user --name no-such-kernel-xyz"):
         notebooks.execute_notebook("ok", parameters={}, output_dir=tmp_path / "out", kernel_name="no-such-kernel-xyz",
                                    notebooks_dir=source_dir)
 
 
 def test_unknown_notebook_lists_those_present(tmp_path: Path):
-    with pytest.raises(HarnessError, match="02_analysis.ipynb"):
+    with pytest.raises(BenchError, match="02_analysis.ipynb"):
         notebooks.notebook_path("99_nothing")

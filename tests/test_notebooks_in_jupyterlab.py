@@ -33,7 +33,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from harness import floor, paths, runner, why
+from quiz_study import variants as study_variants
+from quiz_study import floor
+from quiz_study import paths
+from quiz_study import why
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -93,7 +96,7 @@ def output_root(tmp_path_factory) -> Path:
     fake = FakeSuite()
     why.run_why_study(
         profile_size="smoke", output_dir=runs,
-        runner=functools.partial(runner.run_benchmark, executor=fake),
+        runner=functools.partial(study_variants.run_benchmark, executor=fake),
         floor_runner=functools.partial(floor.measure_floor, executor=fake),
     )
     return root

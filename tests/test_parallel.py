@@ -5,23 +5,24 @@ runner measures serial against parallel variants side by side."""
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness import dataset, parallel, runner
+from quiz_study import variants as study_variants
+from suitebench import store
+from quiz_study import environments, variants
 from quiz_architectures import architectures
-from harness.errors import HarnessError
+from suitebench.errors import BenchError
 from quiz_architectures.isolation import TestDatabase
 from suite_process import run_suite
 
 LIMITATION_TESTS = {
-    "suite/test_integration.py::test_flushed_user_logs_in_and_calls_protected_endpoint",
-    "suite/test_integration.py::test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware",
-    "suite/test_integration.py::test_no_second_connection_during_request_cycle",
-    "suite/test_integration.py::test_role_granted_in_this_test_is_seen_by_authorization_middleware",
+    "test_integration.py::test_flushed_user_logs_in_and_calls_protected_endpoint",
+    "test_integration.py::test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware",
+    "test_integration.py::test_no_second_connection_during_request_cycle",
+    "test_integration.py::test_role_granted_in_this_test_is_seen_by_authorization_middleware",
 }
 # CI has 2 cores, where -n auto means -n 2: CI runs each preset under one of the two flags and
 # --run-slow adds the other crossing.
@@ -33,18 +34,10 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def parallel_run(tmp_path_factory):
-    """The suite under (preset, workers), run once per module and shared by the tests below."""
-    runs = {}
-
-    def get(preset: str, workers: str):
-        if (preset, workers) not in runs:
-            workdir = tmp_path_factory.mktemp(f"{preset}-{workers}")
-            runs[(preset, workers)] = run_suite("--arch", preset, "-n", workers, workdir=workdir)
-        return runs[(preset, workers)]
-
-    return get
+@pytest.fixture
+def parallel_run(suite_runs):
+    """The suite under (preset, workers): one shared run per pair for the whole session."""
+    return lambda preset, workers: suite_runs.get("--arch", preset, "-n", workers)
 
 
 @pytest.mark.parametrize(("preset", "workers"), CASES)
@@ -113,21 +106,21 @@ def test_every_worker_gets_its_own_database(tmp_path):
     [("baseline", ("baseline", None)), ("baseline@n=2", ("baseline", "2")), ("transactional+storage=disk@n=auto", ("transactional+storage=disk", "auto"))],
 )
 def test_variant_specs_carry_the_worker_count(spec, expected):
-    assert parallel.split_variant(spec) == expected
+    assert variants.split_variant(spec) == expected
 
 
 @pytest.mark.parametrize("bad", ["baseline@n=0", "baseline@n=two", "baseline@n="])
 def test_bad_worker_count_is_one_clear_error(bad):
-    with pytest.raises(HarnessError, match="positive integer or auto"):
-        parallel.split_variant(bad)
+    with pytest.raises(BenchError, match="positive integer or auto"):
+        variants.split_variant(bad)
 
 
 def test_runner_variants_add_xdist_arguments():
-    serial, two = runner.resolve_variants(["transactional+storage=disk", "transactional+storage=disk@n=2"])
+    serial, two = study_variants.resolve_variants(["transactional+storage=disk", "transactional+storage=disk@n=2"])
     assert serial.label == "transactional+storage=disk" and "-n" not in serial.pytest_args
     assert two.label == "transactional+storage=disk@n=2" and two.pytest_args[-2:] == ("-n", "2")
-    assert two.spec == serial.spec
-    assert parallel.parallel_variants(["baseline"], workers=["2", "auto"]) == ["baseline", "baseline@n=2", "baseline@n=auto"]
+    assert two.pytest_args[:-2] == serial.pytest_args
+    assert variants.parallel_variants(["baseline"], workers=["2", "auto"]) == ["baseline", "baseline@n=2", "baseline@n=auto"]
 
 
 def synthetic_repetitions(walls: dict[str, float], n: int = 8, seed: int = 1) -> pd.DataFrame:
@@ -142,7 +135,7 @@ def synthetic_repetitions(walls: dict[str, float], n: int = 8, seed: int = 1) ->
 
 def test_speedup_table_puts_parallel_next_to_architecture_speedups():
     reps = synthetic_repetitions({"baseline": 12.0, "baseline@n=2": 8.0, "transactional": 6.0, "transactional@n=2": 6.0})
-    table = parallel.speedup_table(reps, seed=0, n_resamples=500)
+    table = environments.speedup_table(reps, seed=0, n_resamples=500)
     by = {(r.comparison, r.architecture, r.workers): r for r in table.itertuples()}
     assert set(by) == {
         ("parallel", "baseline", "2"),
@@ -156,23 +149,23 @@ def test_speedup_table_puts_parallel_next_to_architecture_speedups():
     assert by[("architecture", "transactional", "2")].speedup == pytest.approx(8 / 6, rel=0.05)
     for row in table.itertuples():
         assert row.speedup_ci_low <= row.speedup <= row.speedup_ci_high
-    lines = parallel.format_speedup_table(table)
+    lines = environments.format_speedup_table(table)
     assert any("baseline@n=2" in line for line in lines)
 
 
 def test_runner_measures_serial_and_parallel_side_by_side(tmp_path):
     variants = ["transactional", "transactional@n=2"]
-    result = runner.run_benchmark(
+    result = study_variants.run_benchmark(
         variants=variants, repetitions=1, warmup=0, selection={"keyword": "canary"},
         output_dir=tmp_path, run_id="parallel-smoke", progress=False,
     )
     assert result.status == "complete" and result.invalid_measured_repetitions == 0
-    repetitions = pd.read_csv(result.run_dir / dataset.REPETITIONS_FILE)
+    repetitions = pd.read_csv(result.run_dir / store.REPETITIONS_FILE)
     assert list(repetitions["variant"]) == variants  # interleaved in one block
-    timings = pd.read_csv(result.run_dir / dataset.TIMINGS_FILE)
+    timings = pd.read_csv(result.run_dir / store.TIMINGS_FILE)
     totals = timings[timings["phase"] == "total"]
     per_repetition = totals.groupby("repetition")["test"].agg(["size", "nunique"])
     assert (per_repetition["size"] == per_repetition["nunique"]).all() and per_repetition["size"].nunique() == 1
-    (row,) = parallel.speedup_table(repetitions, seed=0, n_resamples=200).itertuples()
+    (row,) = environments.speedup_table(repetitions, seed=0, n_resamples=200).itertuples()
     assert (row.comparison, row.architecture, row.workers) == ("parallel", "transactional", "2")
     assert row.speedup > 0 and "n < 2" in row.note  # one repetition each: no interval

@@ -10,32 +10,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from harness import dataset, paths, runner
+from quiz_study import variants as study_variants
+from suitebench import store
+from quiz_study import paths
 from quiz_architectures import architectures
 from quiz_architectures import pg
 from quiz_architectures.errors import ArchitectureError
-from harness.timings_io import read_records
-from suite_process import run_suite
+from suitebench.records import read_records
+from suite_process import run_suite, switch_args
+from test_suite_proofs import COVERING_ROWS, row_args
 
 pytestmark = pytest.mark.postgres
 
 LIMITATION_TESTS = {
-    "suite/test_integration.py::test_flushed_user_logs_in_and_calls_protected_endpoint",
-    "suite/test_integration.py::test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware",
-    "suite/test_integration.py::test_no_second_connection_during_request_cycle",
-    "suite/test_integration.py::test_role_granted_in_this_test_is_seen_by_authorization_middleware",
+    "test_integration.py::test_flushed_user_logs_in_and_calls_protected_endpoint",
+    "test_integration.py::test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware",
+    "test_integration.py::test_no_second_connection_during_request_cycle",
+    "test_integration.py::test_role_granted_in_this_test_is_seen_by_authorization_middleware",
 }
 # The presets with storage=postgres and each isolation strategy; rollback with the baseline's own
 # sessions is refused (tested in test_architectures).
@@ -73,12 +76,6 @@ def wait_until(condition, timeout_s: float = 30.0) -> bool:  # noqa: ANN001
             return True
         time.sleep(0.1)
     return condition()
-
-
-@pytest.fixture(scope="module")
-def server():
-    with pg.throwaway_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture
@@ -191,121 +188,88 @@ def test_interrupted_parallel_run_leaves_no_server(short_tmp):
 
 def test_runner_starts_one_server_for_the_whole_run_and_records_its_settings(short_tmp, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(short_tmp))
-    result = runner.run_benchmark(
+    result = study_variants.run_benchmark(
         variants=["transactional+storage=postgres", "transactional+storage=postgres@n=2"],
         repetitions=1, warmup=0, selection={"keyword": "canary"},
         output_dir=short_tmp / "runs", run_id="pg-smoke", progress=False,
         environ={k: v for k, v in os.environ.items() if k != pg.POSTGRES_URL_ENV},
     )
     assert result.status == "complete" and result.invalid_measured_repetitions == 0
-    metadata = dataset.read_metadata(result.run_dir)
-    (server,) = metadata["postgres"]
+    metadata = store.read_metadata(result.run_dir)
+    (server,) = metadata["service_descriptions"]["postgres"]
     assert server["source"] == "throwaway cluster" and server["settings"]["fsync"] == "on"
     # The children connected to the run's server: none started its own (that takes ~1 s).
-    records = read_records(result.run_dir / dataset.RAW_DIR / "rep-0000")
+    records = read_records(result.run_dir / store.RAW_DIR / "rep-0000")
     (fixture,) = [r for r in records if r.get("kind") == "fixture" and r["name"] == "postgres_admin_url"]
     assert fixture["duration_ns"] < 0.2e9
     assert not list(short_tmp.glob("quiz-pg-*"))
 
 
 # ---------------------------------------------------------------- the suite on PostgreSQL
+# The whole-suite runs on PostgreSQL are the covering array's rows (tests/test_suite_proofs.py),
+# shared with this module: at least one row per isolation strategy, with both wirings among them.
+# --run-slow adds the presets' own pairings of storage=postgres with every strategy.
+
+POSTGRES_ROWS = {
+    row["isolation"]: row
+    for row, reason in sorted(COVERING_ROWS, key=lambda r: r[0]["password_hash"] == "test")
+    if reason is None and row["storage"] == "postgres"
+}
+PRESET_PAIRINGS = [
+    pytest.param(preset, isolation, marks=pytest.mark.slow) for preset, strategies in STRATEGIES.items() for isolation in strategies
+]
 
 
-def strategy_cases(*, slow: tuple[tuple[str, str], ...] = ()) -> list:
-    return [
-        pytest.param(preset, isolation, marks=[pytest.mark.slow] if (preset, isolation) in slow else [])
-        for preset, strategies in STRATEGIES.items()
-        for isolation in strategies
-    ]
+def test_the_covering_rows_run_every_strategy_on_postgres_with_both_wirings():
+    assert set(POSTGRES_ROWS) == set(FAULT_FOR)
+    rows = [row for row, reason in COVERING_ROWS if reason is None and row["storage"] == "postgres"]
+    assert {row["session_wiring"] for row in rows} == {"own", "injected"}
 
 
-def guard_key(preset: str, isolation: str) -> tuple[str, ...]:
-    return (preset, isolation, "-m", "isolation", "--inject-fault", FAULT_FOR[isolation])
-
-
-def runs_needed_by(items: list[pytest.Item]) -> list[tuple[str, ...]]:
-    """The suite runs that the selected, not skipped, tests of this module will ask for."""
-    wanted = {
-        "test_suite_passes_under_every_isolation_strategy_on_postgres": lambda p, i: (p, i),
-        "test_isolation_guards_fire_when_each_strategy_breaks_on_postgres": guard_key,
-    }
-    keys = []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        make = wanted.get(getattr(item, "originalname", ""))
-        if make and callspec and item.module is sys.modules[__name__] and not item.get_closest_marker("skip"):
-            keys.append(make(callspec.params["preset"], callspec.params["isolation"]))
-    return keys
-
-
-@pytest.fixture(scope="module")
-def suite_on_postgres(server, tmp_path_factory, request):
-    """Run the suite under (preset, isolation, extra args...) on the module's server, once each.
-
-    The runs the selected tests need are started up front two at a time: CI has two cores and
-    PostgreSQL work waits on I/O, so two runs overlap well.
-    """
-    runs = {}
-
-    def run(preset: str, isolation: str, *extra: str):
-        key = (preset, isolation, *extra)
-        if key not in runs:
-            args = architectures.parse_spec(spec(preset, isolation)).pytest_args()
-            workdir = tmp_path_factory.mktemp("-".join((preset, isolation, *(e.strip("-") for e in extra))))
-            runs[key] = run_suite(*args, *extra, "--postgres-url", server.admin_url, workdir=workdir)
-        return runs[key]
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda key: run(*key), runs_needed_by(request.session.items)))
-    return run
-
-
-# CI time: a template clone costs ~0.2 s per test on PostgreSQL (~35 s per full run), so CI runs
-# it for the transactional preset only; truncate with the baseline's own sessions is left to
-# --run-slow too (test_suite_proofs runs truncate on PostgreSQL with own sessions in CI).
-SLOW_FULL_RUNS = (("baseline", "template"), ("baseline", "truncate"))
-
-
-@pytest.mark.parametrize(("preset", "isolation"), strategy_cases(slow=SLOW_FULL_RUNS))
-def test_suite_passes_under_every_isolation_strategy_on_postgres(suite_on_postgres, preset, isolation):
-    run = suite_on_postgres(preset, isolation)
+@pytest.mark.parametrize(("preset", "isolation"), PRESET_PAIRINGS)
+def test_preset_passes_under_every_isolation_strategy_on_postgres(suite_runs, preset, isolation):
+    run = suite_runs.get(*architectures.parse_spec(spec(preset, isolation)).pytest_args())
     assert run.exit_code == 0, (sorted(run.failed()), run.output[-3000:])
-    outcomes = run.outcomes
-    assert len(outcomes) >= 60
     expected_xfail = LIMITATION_TESTS if preset == "baseline" else set()
-    assert {n for n, o in outcomes.items() if o == "xfailed"} == expected_xfail
-    assert set(outcomes.values()) <= {"passed", "xfailed"}
+    assert {n for n, o in run.outcomes.items() if o == "xfailed"} == expected_xfail
+    assert set(run.outcomes.values()) <= {"passed", "xfailed"}
 
 
-@pytest.mark.parametrize(("preset", "isolation"), strategy_cases())
-def test_isolation_guards_fire_when_each_strategy_breaks_on_postgres(suite_on_postgres, preset, isolation):
-    # The unbroken control is the full-suite run above.
-    broken = suite_on_postgres(*guard_key(preset, isolation))
+@pytest.mark.parametrize("isolation", sorted(FAULT_FOR))
+def test_isolation_guards_fire_when_each_strategy_breaks_on_postgres(suite_runs, isolation):
+    row = POSTGRES_ROWS[isolation]
+    control = suite_runs.get(*row_args(row))
+    assert control.exit_code == 0, control.output[-2000:]
+    broken = suite_runs.get(*switch_args(row), "-m", "isolation", "--inject-fault", FAULT_FOR[isolation])
     assert broken.exit_code == 1, broken.output[-2000:]
     assert len(broken.failed()) >= 3, broken.outcomes
 
 
-def test_every_test_database_is_dropped_afterwards(suite_on_postgres, server):
-    suite_on_postgres("transactional", "template")
-    engine = pg.admin_engine(server.admin_url)
+def test_every_test_database_is_dropped_afterwards(suite_runs, postgres_admin_url):
+    # The server is shared by the whole session, so other workers' databases may exist now:
+    # what must not exist is a database whose process (quiz_<worker>_<pid>) has ended.
+    for isolation in ("template", "truncate"):
+        assert suite_runs.get(*row_args(POSTGRES_ROWS[isolation])).exit_code == 0
+    engine = pg.admin_engine(postgres_admin_url)
     with engine.connect() as connection:
         names = set(connection.execute(text("SELECT datname FROM pg_database")).scalars())
-    assert names == {"postgres", "template0", "template1"}
+    owners = {name: re.fullmatch(r"quiz_\w+?_(\d+)(_template)?", name) for name in names}
+    leftovers = [name for name, owner in owners.items() if owner and not running(int(owner.group(1)))]
+    assert not leftovers
 
 
-def test_reset_strategies_do_their_work_in_setup_and_rollback_none(suite_on_postgres):
-    def setup_counts(case):
-        frame = suite_on_postgres(*case).frame()
-        tests = frame[~frame["test"].str.startswith("<fixture:") & (frame["phase"] == "setup")]
-        return tests
+def test_reset_strategies_do_their_work_in_setup_and_rollback_none(suite_runs):
+    def setup_counts(isolation):
+        frame = suite_runs.get(*row_args(POSTGRES_ROWS[isolation])).frame()
+        return frame[~frame["test"].str.startswith("<fixture:") & (frame["phase"] == "setup")]
 
-    assert (setup_counts(("baseline", "recreate"))["ddl_statements"] > 0).all()
-    # TRUNCATE is one statement, and not counted as DDL (CREATE/DROP/ALTER) by harness.counters.
-    truncate = setup_counts(("transactional", "truncate"))
+    assert (setup_counts("recreate")["ddl_statements"] > 0).all()
+    # TRUNCATE is one statement, and not counted as DDL (CREATE/DROP/ALTER) by suitebench.counters.
+    truncate = setup_counts("truncate")
     assert (truncate["ddl_statements"] == 0).all() and (truncate["sql_statements"] >= 1).all()
     # A template clone is DROP DATABASE + CREATE DATABASE on the admin connection.
-    assert (setup_counts(("transactional", "template"))["ddl_statements"] == 2).all()
-    assert (setup_counts(("transactional", "rollback"))["ddl_statements"] == 0).all()
+    assert (setup_counts("template")["ddl_statements"] == 2).all()
+    assert (setup_counts("rollback")["ddl_statements"] == 0).all()
 
 
 def test_fault_for_another_strategy_is_refused(tmp_path):

@@ -25,6 +25,7 @@ def server(tmp_path):
         "QUIZ_ADMIN_USERNAME": "root_admin",
         "QUIZ_ADMIN_PASSWORD": "served-admin-password",
         "QUIZ_PASSWORD_HASH": "test",
+        "QUIZ_ENV": "development",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "quiz_api", "--port", str(port), "--log-level", "warning"],
@@ -62,8 +63,17 @@ def test_served_api_login_protect_logout(server):
 
 
 def test_bad_database_url_is_one_clear_error(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/x.db"}
-    result = subprocess.run([sys.executable, "-m", "quiz_api"], env=env, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/x.db", "QUIZ_ENV": "development"}
+    result = subprocess.run([sys.executable, "-m", "quiz_api"], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot prepare the database")
     assert "Traceback" not in result.stderr
+
+
+def test_served_api_refuses_an_oversized_body_and_keeps_serving(server):
+    chunks = (b"x" * 65536 for _ in range(64))  # chunked: no Content-Length to trust
+    for content in (b"x" * (1024 * 1024), chunks):
+        response = httpx.post(f"{server}/login", content=content, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413
+        assert response.json() == {"detail": "request body too large: at most 131072 bytes"}
+    assert httpx.get(f"{server}/health").status_code == 200

@@ -1,9 +1,9 @@
 """The regression gate on the real suite: a genuine slowdown (production-cost argon2 on every
 login) is flagged; an identical rerun is not."""
 
-from harness import tracking
-from harness.dataset import load_run
-from harness.runner import run_benchmark
+from suitebench import regression
+from suitebench.store import load_run
+from quiz_study.variants import run_benchmark
 
 SELECTION = {"keyword": "test_login_then_protected_endpoint or test_users_me_returns_profile"}
 
@@ -18,22 +18,22 @@ def measure(tmp_path, run_id, variants):
 
 def test_real_slowdown_flagged_and_identical_rerun_not(tmp_path):
     reference = measure(tmp_path, "reference", ["transactional"])
-    tracking.record_baseline(
+    regression.record_baseline(
         reference.timings, reference.repetitions, name="ref", store_dir=tmp_path / "baselines", variant="transactional"
     )
-    baseline = tracking.load_baseline("ref", tmp_path / "baselines")
+    baseline = regression.load_baseline("ref", tmp_path / "baselines")
     current = measure(tmp_path, "current", ["transactional", "transactional+password_hash=production"])
 
-    rerun = tracking.check_regressions(current.timings, baseline=baseline, variant="transactional")
-    assert not rerun.regressed, tracking.format_check(rerun)
+    rerun = regression.check_regressions(current.timings, baseline=baseline, variant="transactional")
+    assert not rerun.regressed, regression.format_check(rerun)
 
-    slowed = tracking.check_regressions(
+    slowed = regression.check_regressions(
         current.timings, baseline=baseline, variant="transactional+password_hash=production"
     )
     assert slowed.regressed
     flagged = {finding.test for finding in slowed.findings if finding.kind == "timing"}
     assert flagged == {
-        "suite/test_integration.py::test_login_then_protected_endpoint",
-        "suite/test_auth.py::test_users_me_returns_profile",
+        "test_integration.py::test_login_then_protected_endpoint",
+        "test_auth.py::test_users_me_returns_profile",
     }
     assert not [finding for finding in slowed.findings if finding.kind == "counter"]

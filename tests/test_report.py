@@ -1,4 +1,4 @@
-"""`harness.report` on small synthetic runs: every table, its numbers, reproducibility, the HTML export;
+"""`quiz_study.tables` on small synthetic runs: every table, its numbers, reproducibility, the HTML export;
 and the figures and regression helpers built on it."""
 
 from __future__ import annotations
@@ -19,16 +19,21 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
 
-from harness import dataset, figures, report, study  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
+from suitebench import store
+from quiz_study import figures
+from quiz_study import formatting
+from quiz_study import html, targets
+from quiz_study import tables as report_tables
+from quiz_study import pipeline  # noqa: E402
+from suitebench.errors import BenchError  # noqa: E402
 
-API_TEST = report.API_TEST
+API_TEST = targets.API_TEST
 TESTS = {
     API_TEST: ("integration", 0.30),
-    "suite/test_integration.py::test_questions_api_lists_committed_content": ("integration", 0.25),
-    "suite/test_isolation.py::test_canary_left_db": ("isolation", 0.20),
-    "suite/test_isolation.py::test_canary_right_db": ("isolation", 0.22),
-    "suite/test_auth.py::test_login_returns_bearer_token": ("auth", 0.28),
+    "test_integration.py::test_questions_api_lists_committed_content": ("integration", 0.25),
+    "test_isolation.py::test_canary_left_db": ("isolation", 0.20),
+    "test_isolation.py::test_canary_right_db": ("isolation", 0.22),
+    "test_auth.py::test_login_returns_bearer_token": ("auth", 0.28),
 }
 ENVIRONMENT = {
     "python": {"version": "3.11.7", "implementation": "CPython", "executable": "/usr/bin/python3"},
@@ -97,7 +102,7 @@ def write_synthetic_run(
                 "started_at": started_at, "finished_at": started_at,
             })
     metadata = {
-        "schema_version": dataset.SCHEMA_VERSION, "run_id": run_id, "profile": profile, "status": "complete",
+        "schema_version": store.SCHEMA_VERSION, "run_id": run_id, "profile": profile, "status": "complete",
         "started_at": started_at, "finished_at": started_at,
         "arguments": {"variants": list(variants), "repetitions": repetitions, "warmup": 1, "selection": {},
                       "seed": None, "schedule": "abab", "profile": profile},
@@ -105,9 +110,9 @@ def write_synthetic_run(
         "seed": None, "schedule_kind": "abab", "schedule": schedule,
         "child_environment": {"PYTHONHASHSEED": "0"}, "environment": ENVIRONMENT,
     }
-    dataset.write_metadata(run_dir, metadata)
-    dataset.append_frame(run_dir / dataset.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=dataset.TIMING_COLUMNS)
-    dataset.append_frame(run_dir / dataset.REPETITIONS_FILE, pd.DataFrame(rep_rows), columns=dataset.REPETITION_COLUMNS)
+    store.write_metadata(run_dir, metadata)
+    store.append_frame(run_dir / store.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=store.TIMING_COLUMNS)
+    store.append_frame(run_dir / store.REPETITIONS_FILE, pd.DataFrame(rep_rows), columns=store.REPETITION_COLUMNS)
     return run_dir
 
 
@@ -120,7 +125,7 @@ def runs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tables(runs: Path) -> dict[str, pd.DataFrame]:
-    return report.tables_for_run(runs / "run-a")
+    return report_tables.tables_for_run(runs / "run-a")
 
 
 def _measured_totals(run_dir: Path) -> pd.DataFrame:
@@ -133,13 +138,13 @@ def _measured_totals(run_dir: Path) -> pd.DataFrame:
 
 
 def test_tables_for_run_returns_every_documented_table(tables):
-    assert list(tables) == list(report.TABLE_DESCRIPTIONS)
+    assert list(tables) == list(report_tables.TABLE_DESCRIPTIONS)
     assert all(isinstance(frame, pd.DataFrame) for frame in tables.values())
     assert tables["run"].iloc[0]["run_id"] == "run-a"
 
 
 def test_tables_for_run_is_deterministic(runs, tables):
-    again = report.tables_for_run(runs / "run-a")
+    again = report_tables.tables_for_run(runs / "run-a")
     for name in ("verdicts", "headline", "tests", "seed_claims"):
         pd.testing.assert_frame_equal(tables[name], again[name])
 
@@ -186,15 +191,15 @@ def test_headline_and_phases_and_counters(runs, tables):
 
 def test_seed_claims_sit_beside_our_measurement(tables):
     claims = tables["seed_claims"]
-    assert list(claims["seed_claim"]) == [c.claimed for c in report.SEED_CLAIMS]
+    assert list(claims["seed_claim"]) == [c.claimed for c in targets.SEED_CLAIMS]
     assert claims["measured"].notna().all()
-    display = report.display_frame(tables, "seed_claims")
+    display = formatting.display_frame(tables, "seed_claims")
     assert "the seed's claim (not measured here)" in display.columns
 
 
 def test_invalid_repetitions_are_excluded_and_fail_the_correctness_criterion(tmp_path):
     run_dir = write_synthetic_run(tmp_path / "runs", "bad", invalid_repetition=5, seed=2)
-    tables = report.tables_for_run(run_dir)
+    tables = report_tables.tables_for_run(run_dir)
     verdicts = tables["verdicts"].set_index("criterion")
     assert not verdicts.loc["no failing tests", "passed"]
     assert verdicts.loc["suite improvement >= 70 %", "passed"]  # the 20x slower invalid repetition is left out
@@ -202,12 +207,12 @@ def test_invalid_repetitions_are_excluded_and_fail_the_correctness_criterion(tmp
 
 
 def test_display_merges_intervals_and_formats_by_column(tables):
-    display = report.display_frame(tables, "headline")
+    display = formatting.display_frame(tables, "headline")
     assert "speedup 95 % CI" in display.columns and "speedup_ci_low" not in display.columns
     assert display["speedup 95 % CI"].str.match(r"^\[[\d.]+, [\d.]+\]$").all()
-    verdicts = report.verdicts_display(tables["verdicts"])
+    verdicts = formatting.verdicts_display(tables["verdicts"])
     assert verdicts["verdict"].str.startswith("PASS").all()
-    html = report.table_html(tables, "verdicts")
+    html = formatting.table_html(tables, "verdicts")
     assert 'id="verdicts"' in html and 'tables_for_run(' in html
 
 
@@ -216,7 +221,7 @@ def test_display_merges_intervals_and_formats_by_column(tables):
 
 def test_no_previous_run_is_said_plainly(tables):
     assert tables["reproducibility"].empty
-    assert "nothing to compare" in report.format_reproducibility(tables)[0]
+    assert "nothing to compare" in formatting.format_reproducibility(tables)[0]
 
 
 def test_agreeing_previous_run(tmp_path):
@@ -224,11 +229,11 @@ def test_agreeing_previous_run(tmp_path):
     write_synthetic_run(runs_dir, "first", started_at="2025-01-01T10:00:00+00:00", seed=3)
     write_synthetic_run(runs_dir, "other-profile", profile="quick", started_at="2025-01-01T11:00:00+00:00", seed=4)
     second = write_synthetic_run(runs_dir, "second", started_at="2025-01-01T12:00:00+00:00", seed=5)
-    tables = report.tables_for_run(second)
+    tables = report_tables.tables_for_run(second)
     assert tables["run"].iloc[0]["previous_run_id"] == "first"
     summary = tables["reproducibility"]
     assert summary.loc[summary["kind"] == "verdict", "verdicts_agree"].all()
-    lines = report.format_reproducibility(tables)
+    lines = formatting.format_reproducibility(tables)
     assert "first" in lines[0]
     assert any("verdicts agree" in line for line in lines)
     assert not any("NOT" in line for line in lines)
@@ -238,8 +243,8 @@ def test_disagreeing_previous_run_is_said_plainly(tmp_path):
     runs_dir = tmp_path / "runs"
     write_synthetic_run(runs_dir, "slow", started_at="2025-01-01T10:00:00+00:00", candidate_scale=0.5, seed=6)
     fast = write_synthetic_run(runs_dir, "fast", started_at="2025-01-01T12:00:00+00:00", candidate_scale=0.1, seed=7)
-    tables = report.tables_for_run(fast)
-    lines = report.format_reproducibility(tables)
+    tables = report_tables.tables_for_run(fast)
+    lines = formatting.format_reproducibility(tables)
     assert any("DISAGREE on 'suite improvement >= 70 %'" in line for line in lines)
     assert any("do NOT overlap" in line for line in lines)
 
@@ -248,7 +253,7 @@ def test_disagreeing_previous_run_is_said_plainly(tmp_path):
 
 
 def test_every_figure_renders(runs, tables):
-    run = dataset.load_run(runs / "run-a")
+    run = store.load_run(runs / "run-a")
     made = [
         figures.repetition_walls(run.repetitions),
         figures.distributions(run.timings),
@@ -256,7 +261,7 @@ def test_every_figure_renders(runs, tables):
         figures.speedup_forest(tables["tests"], highlight=API_TEST),
         figures.phase_breakdown(tables["phases"], tables["phases_by_category"]),
         figures.counters_chart(tables["counters"]),
-        figures.trend(report.trend_table(runs), highlight_run="run-a"),
+        figures.trend(report_tables.trend_table(runs), highlight_run="run-a"),
         figures.calibration(None, note="too few repetitions"),
     ]
     for figure in made:
@@ -270,16 +275,16 @@ def test_regression_section_records_then_checks(tmp_path):
     second = write_synthetic_run(runs_dir, "r2", started_at="2025-01-01T11:00:00+00:00", repetitions=8, seed=9,
                                  candidate_scale=0.4)
     store = tmp_path / "baselines"
-    recorded = study.regression_section(run_dir=first, baselines_dir=store, calibration_trials=20)
+    recorded = pipeline.regression_section(run_dir=first, baselines_dir=store, calibration_trials=20)
     assert recorded.recorded_now and recorded.baseline_name == "study-smoke-transactional"
     assert recorded.check is not None and not recorded.check.regressed
     assert recorded.calibration is not None and recorded.calibration.n_repetitions == 8
-    checked = study.regression_section(run_dir=second, baselines_dir=store, calibration_trials=0)
+    checked = pipeline.regression_section(run_dir=second, baselines_dir=store, calibration_trials=0)
     assert not checked.recorded_now
     assert checked.check.regressed  # twice as slow: every test slower, counters unchanged
     assert "calibration skipped" in checked.calibration_note
     assert list(checked.trend["run_id"].unique()) == ["r1", "r2"]
-    lines = study.format_regression(checked)
+    lines = pipeline.format_regression(checked)
     assert any("REGRESSED" in line for line in lines)
     assert isinstance(figures.calibration(recorded.calibration), Figure)
 
@@ -308,7 +313,7 @@ def _executed_notebook(path: Path, *, extra_html: str = "") -> Path:
 
 def test_export_html_is_self_contained_with_code_hidden(tmp_path):
     source = _executed_notebook(tmp_path / "executed.ipynb")
-    html_path = report.export_html(source, tmp_path / "out" / "report.html", title="Test report")
+    html_path = html.export_html(source, tmp_path / "out" / "report.html", title="Test report")
     text = html_path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "<title>Test report</title>" in text
     assert "SECRET_SOURCE_MARKER" not in text, "code cells must be hidden"
@@ -323,13 +328,13 @@ def test_export_html_is_self_contained_with_code_hidden(tmp_path):
 
 def test_export_html_refuses_external_resources(tmp_path):
     source = _executed_notebook(tmp_path / "executed.ipynb", extra_html='<img src="https://example.org/x.png">')
-    with pytest.raises(HarnessError, match="external resource"):
-        report.export_html(source, tmp_path / "report.html")
+    with pytest.raises(BenchError, match="external resource"):
+        html.export_html(source, tmp_path / "report.html")
     assert not (tmp_path / "report.html").exists()
 
 
 def test_regeneration_text_names_the_run_and_the_call(tables, runs):
-    text = report.format_regeneration(tables)
+    text = formatting.format_regeneration(tables)
     assert 'tables_for_run("' in text and "run-a" in text
     assert "--resume run-a" in text
     assert not math.isnan(tables["run"].iloc[0]["seed"])
@@ -340,10 +345,10 @@ def test_notebooks_default_to_the_latest_run_of_both_presets(tmp_path):
     older = write_synthetic_run(runs_dir, "older", started_at="2025-01-01T10:00:00+00:00", seed=12)
     newer = write_synthetic_run(runs_dir, "newer", started_at="2025-01-01T11:00:00+00:00", seed=13)
     other = write_synthetic_run(runs_dir, "other-study", started_at="2025-01-01T12:00:00+00:00", seed=14)
-    metadata = dataset.read_metadata(other)
+    metadata = store.read_metadata(other)
     metadata["variants"] = [{"label": "transactional+storage=disk", "spec": "", "pytest_args": []}]
-    dataset.write_metadata(other, metadata)
-    assert study.resolve_run(runs_dir=runs_dir) == newer
-    assert study.resolve_run(runs_dir=runs_dir, run_id="older") == older
-    with pytest.raises(HarnessError, match="no run 'missing'"):
-        study.resolve_run(runs_dir=runs_dir, run_id="missing")
+    store.write_metadata(other, metadata)
+    assert pipeline.resolve_run(runs_dir=runs_dir) == newer
+    assert pipeline.resolve_run(runs_dir=runs_dir, run_id="older") == older
+    with pytest.raises(BenchError, match="no run 'missing'"):
+        pipeline.resolve_run(runs_dir=runs_dir, run_id="missing")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import notebooks, report, study
+from quiz_study import notebooks
+from quiz_study import html
+from quiz_study import pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -34,12 +36,12 @@ def report_page(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("browser")
     run_dir = write_synthetic_run(root / "data" / "runs", "browser-run", seed=11)
     executed = notebooks.execute_notebook(
-        study.REPORT_NOTEBOOK,
+        pipeline.REPORT_NOTEBOOK,
         parameters={"runs_dir": str(run_dir.parent), "run_id": run_dir.name},
         output_dir=root / "reports" / run_dir.name,
         timeout_s=300,
     )
-    return report.export_html(executed, executed.parent / study.REPORT_FILE, title="browser test")
+    return html.export_html(executed, executed.parent / pipeline.REPORT_FILE, title="browser test")
 
 
 def test_report_opens_in_chromium_without_external_or_failed_requests_or_errors(report_page: Path):

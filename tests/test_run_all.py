@@ -17,8 +17,15 @@ import pandas as pd
 import pytest
 
 from fake_processes import FakeProcesses, FakeSuite
-from harness import environments, floor, paths, profiles, runner, sections, study, why
-from harness.errors import HarnessError
+from quiz_study import variants as study_variants
+from quiz_study import environments
+from quiz_study import floor
+from quiz_study import paths
+from quiz_study import profiles
+from quiz_study import sections
+from quiz_study import pipeline
+from quiz_study import why
+from suitebench.errors import BenchError
 
 
 def _load_run_all():
@@ -32,7 +39,7 @@ def _load_run_all():
 
 RUN_ALL = paths.ROOT / "run_all.py"
 RUN_ID = "smoke-e2e"
-API_TEST = "suite/test_integration.py::test_login_then_protected_endpoint"
+API_TEST = "test_integration.py::test_login_then_protected_endpoint"
 
 
 def _run_all(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -44,7 +51,7 @@ def _run_all(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def _project_state() -> dict[str, object]:
     """What a smoke run would touch in the project's own data/ and reports/ (other engineers' runs
     may come and go meanwhile, so only these are compared)."""
-    latest = paths.REPORTS / study.LATEST_LINK
+    latest = paths.REPORTS / pipeline.LATEST_LINK
     baseline = paths.BASELINES / "study-smoke-transactional.json"
     return {
         "run": (paths.RUNS / RUN_ID).exists(),
@@ -71,7 +78,7 @@ def test_smoke_profile_runs_end_to_end(smoke):
     assert "speedup" in completed.stdout and "95 % CI" in completed.stdout
     report_dir = root / "reports" / RUN_ID
     assert (report_dir / "report.html").is_file()
-    for name in study.NOTEBOOKS:
+    for name in pipeline.NOTEBOOKS:
         executed = json.loads((report_dir / f"{name}.ipynb").read_text())
         errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[:1]}"
@@ -98,11 +105,11 @@ def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
     fake = FakeSuite()
     environments.run_environment_study(
         size="smoke", output_dir=runs, run_id=sections.environment_run_id(RUN_ID),
-        runner=functools.partial(runner.run_benchmark, executor=FakeProcesses(_environment_seconds)),
+        runner=functools.partial(study_variants.run_benchmark, executor=FakeProcesses(_environment_seconds)),
     )
     why.run_why_study(
         profile_size="smoke", output_dir=runs, run_prefix=sections.why_run_prefix(RUN_ID),
-        runner=functools.partial(runner.run_benchmark, executor=fake),
+        runner=functools.partial(study_variants.run_benchmark, executor=fake),
         floor_runner=functools.partial(floor.measure_floor, executor=fake),
     )
     again = _run_all("--resume", RUN_ID, "--output-root", str(root), "--with", "none", "--no-progress")
@@ -114,7 +121,7 @@ def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
     for fragment in ("PostgreSQL, per isolation strategy", "serial vs parallel", "share of the change in log per-test time",
                      "rollback", "baseline@n=2"):
         assert fragment in page, fragment
-    executed = json.loads((report_dir / f"{study.WHY_NOTEBOOK}.ipynb").read_text())
+    executed = json.loads((report_dir / f"{pipeline.WHY_NOTEBOOK}.ipynb").read_text())
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
@@ -205,8 +212,8 @@ def test_check_exits_1_only_when_a_criterion_fails(monkeypatch, capsys, passed, 
         seen.update(kwargs)
         return _FakeResult(passed=passed, check=kwargs["check"])
 
-    monkeypatch.setattr(study, "run_study", fake_run_study)
-    monkeypatch.setattr(study, "format_summary", lambda result: ["summary"])
+    monkeypatch.setattr(pipeline, "run_study", fake_run_study)
+    monkeypatch.setattr(pipeline, "format_summary", lambda result: ["summary"])
     argv = ["--profile", "smoke", "--no-progress"] + (["--check"] if check else [])
     assert run_all.main(argv) == status
     assert seen["profile"] == "smoke" and seen["check"] is check and seen["progress"] is False
@@ -217,9 +224,9 @@ def test_library_errors_become_one_line_and_exit_2(monkeypatch, capsys):
     run_all = _load_run_all()
 
     def failing(**kwargs):
-        raise HarnessError("notebook 02_analysis.ipynb failed in cell [3]: ValueError: boom")
+        raise BenchError("notebook 02_analysis.ipynb failed in cell [3]: ValueError: boom")
 
-    monkeypatch.setattr(study, "run_study", failing)
+    monkeypatch.setattr(pipeline, "run_study", failing)
     assert run_all.main(["--no-progress"]) == 2
     captured = capsys.readouterr()
     assert captured.err == "error: notebook 02_analysis.ipynb failed in cell [3]: ValueError: boom\n"
@@ -230,7 +237,7 @@ def test_profiles_fit_their_purpose():
     assert smoke.repetitions == 2 and smoke.warmup == 0 and smoke.marker and "integration" in smoke.marker
     assert profiles.DEFAULT_PROFILE == "standard"
     assert profiles.get_profile("full").repetitions > profiles.get_profile("standard").repetitions
-    with pytest.raises(HarnessError, match="choose one of smoke, quick, standard, full"):
+    with pytest.raises(BenchError, match="choose one of smoke, quick, standard, full"):
         profiles.get_profile("nope")
 
 

@@ -1,4 +1,4 @@
-"""harness.runner: interleaved fresh-process repetitions, validity, and runs that survive interruption.
+"""suitebench.runner: interleaved fresh-process repetitions, validity, and runs that survive interruption.
 
 End-to-end tests run tiny synthetic suites (written into tmp_path, doing a little real work)
 in real pytest processes; the bookkeeping tests (interrupt, resume, schedules) use a fake
@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import dataset, runner
-from harness.errors import USER_ERRORS, HarnessError
-from harness.runner import ProcessOutcome
+from suitebench import store
+from suitebench import runner
+from suitebench.errors import BenchError
+from suitebench.runner import ProcessOutcome, Variant
 
 CONFTEST = """\
 import json, os
@@ -83,7 +84,7 @@ class FakeExecutor:
         if self.interrupt_on is not None and len(self.calls) + 1 == self.interrupt_on:
             raise KeyboardInterrupt
         self.calls.append(list(command))
-        raw = Path(next(arg for arg in command if arg.startswith("--harness-timings=")).split("=", 1)[1])
+        raw = Path(next(arg for arg in command if arg.startswith("--suitebench-timings=")).split("=", 1)[1])
         phase = {"duration_ns": 1000, "counters": {"sql_statements": 1}}
         with open(raw / "1-main.jsonl", "w") as handle:
             for name in ("test_a", "test_b"):
@@ -98,8 +99,19 @@ class FakeExecutor:
         return [command[command.index("--arch") + 1] for command in self.calls]
 
 
+def as_variants(*labels: str) -> list[Variant]:
+    """Variants of the synthetic suites, which take `--arch NAME [--switch name=value ...]`:
+    `"transactional+storage=disk"` -> `--arch transactional --switch storage=disk`."""
+    variants = []
+    for label in labels:
+        arch, _, rest = label.partition("+")
+        switches = [a for part in filter(None, rest.split(",")) for a in ("--switch", part)]
+        variants.append(Variant(label=label, pytest_args=("--arch", arch, *switches)))
+    return variants
+
+
 def fake_run(tmp_path: Path, **options):
-    options.setdefault("variants", ["baseline", "transactional"])
+    options.setdefault("variants", as_variants("baseline", "transactional"))
     options.setdefault("repetitions", 2)
     options.setdefault("warmup", 1)
     options.setdefault("run_id", "r1")
@@ -113,7 +125,7 @@ def fake_run(tmp_path: Path, **options):
 def test_interleaved_run_records_schedule_and_runs_it_in_order(tmp_path):
     suite = write_suite(tmp_path)
     result = runner.run_benchmark(
-        variants=["baseline", "transactional+storage=disk"],
+        variants=as_variants("baseline", "transactional+storage=disk"),
         repetitions=1,
         warmup=1,
         output_dir=tmp_path / "runs",
@@ -126,7 +138,7 @@ def test_interleaved_run_records_schedule_and_runs_it_in_order(tmp_path):
 
     assert result.status == "complete"
     assert (result.completed_repetitions, result.executed_repetitions, result.invalid_measured_repetitions) == (4, 4, 0)
-    run = dataset.load_run(result.run_dir)
+    run = store.load_run(result.run_dir)
     labels = ["baseline", "transactional+storage=disk"]
     planned = run.metadata["schedule"]
     assert [entry["variant"] for entry in planned] == labels * 2
@@ -155,11 +167,11 @@ def test_interleaved_run_records_schedule_and_runs_it_in_order(tmp_path):
 def test_failing_test_invalidates_its_repetition_but_keeps_the_data(tmp_path):
     suite = write_suite(tmp_path, failing=True)
     result = runner.run_benchmark(
-        variants=["baseline", "transactional"], repetitions=1, warmup=0,
+        variants=as_variants("baseline", "transactional"), repetitions=1, warmup=0,
         output_dir=tmp_path / "runs", run_id="fails", suite_path=suite, extra_pytest_args=FAST, progress=False,
     )
 
-    run = dataset.load_run(result.run_dir)
+    run = store.load_run(result.run_dir)
     baseline, transactional = (run.repetitions.set_index("variant").loc[v] for v in ("baseline", "transactional"))
     assert not baseline["valid"] and baseline["exit_code"] == 1 and baseline["n_failed"] == 1
     assert "1 test(s) failed or errored" in baseline["invalid_reason"]
@@ -182,15 +194,15 @@ def test_interrupted_run_resumes_without_losing_or_repeating_repetitions(tmp_pat
 
     options = dict(output_dir=tmp_path / "runs", run_id="cut", suite_path=suite, extra_pytest_args=FAST, progress=False)
     with pytest.raises(runner.RunInterrupted, match=r"after 1 of 2 repetitions.*--resume cut"):
-        runner.run_benchmark(variants=["baseline", "transactional"], repetitions=1, warmup=0, executor=interrupt_second, **options)
+        runner.run_benchmark(variants=as_variants("baseline", "transactional"), repetitions=1, warmup=0, executor=interrupt_second, **options)
 
     run_dir = tmp_path / "runs" / "cut"
-    assert dataset.read_metadata(run_dir)["status"] == "interrupted"
-    assert dataset.load_run(run_dir).repetitions["repetition"].tolist() == [0]
+    assert store.read_metadata(run_dir)["status"] == "interrupted"
+    assert store.load_run(run_dir).repetitions["repetition"].tolist() == [0]
 
     result = runner.run_benchmark(resume=True, **options)
     assert (result.status, result.executed_repetitions, result.completed_repetitions) == ("complete", 1, 2)
-    run = dataset.load_run(run_dir)
+    run = store.load_run(run_dir)
     assert run.repetitions["repetition"].tolist() == [0, 1]
     assert run.repetitions["variant"].tolist() == ["baseline", "transactional"]
     assert run.timings[run.timings["phase"] == "total"].groupby("repetition").size().eq(2).all()
@@ -211,9 +223,9 @@ def test_execute_process_kills_a_process_that_exceeds_the_timeout(tmp_path):
 def test_random_schedule_is_seeded_recorded_and_followed(tmp_path):
     executor = FakeExecutor()
     variants = ["baseline", "transactional", "transactional+storage=disk"]
-    result = fake_run(tmp_path, variants=variants, repetitions=6, warmup=0, schedule="random", seed=7, executor=executor)
+    result = fake_run(tmp_path, variants=as_variants(*variants), repetitions=6, warmup=0, schedule="random", seed=7, executor=executor)
 
-    metadata = dataset.read_metadata(result.run_dir)
+    metadata = store.read_metadata(result.run_dir)
     assert (metadata["seed"], metadata["schedule_kind"]) == (7, "random")
     planned = [entry["variant"] for entry in metadata["schedule"]]
     blocks = [planned[i : i + 3] for i in range(0, len(planned), 3)]
@@ -222,7 +234,7 @@ def test_random_schedule_is_seeded_recorded_and_followed(tmp_path):
     again = runner.plan_schedule(variants=variants, repetitions=6, warmup=0, schedule="random", seed=7)
     assert [entry.variant for entry in again] == planned
 
-    executed = pd.read_csv(result.run_dir / dataset.REPETITIONS_FILE)["variant"].tolist()
+    executed = pd.read_csv(result.run_dir / store.REPETITIONS_FILE)["variant"].tolist()
     assert executed == planned
     expected_arch = [variant.split("+")[0] for variant in planned]
     assert executor.arches() == expected_arch
@@ -230,7 +242,7 @@ def test_random_schedule_is_seeded_recorded_and_followed(tmp_path):
 
 def test_random_schedule_without_seed_records_the_seed_it_drew(tmp_path):
     result = fake_run(tmp_path, schedule="random")
-    metadata = dataset.read_metadata(result.run_dir)
+    metadata = store.read_metadata(result.run_dir)
     assert isinstance(metadata["seed"], int)
     replanned = runner.plan_schedule(
         variants=["baseline", "transactional"], repetitions=2, warmup=1, schedule="random", seed=metadata["seed"]
@@ -242,7 +254,7 @@ def test_schedule_is_stored_before_the_first_repetition_runs(tmp_path):
     stored = []
 
     def look_then_interrupt(command, **options):
-        stored.append(dataset.read_metadata(tmp_path / "runs" / "r1"))
+        stored.append(store.read_metadata(tmp_path / "runs" / "r1"))
         raise KeyboardInterrupt
 
     with pytest.raises(runner.RunInterrupted, match="after 0 of 6"):
@@ -256,27 +268,27 @@ def test_resume_discards_a_partially_written_repetition_and_reruns_it(tmp_path):
         fake_run(tmp_path, executor=FakeExecutor(interrupt_on=4))
     run_dir = tmp_path / "runs" / "r1"
     # A kill in the middle of repetition 3: raw files, some timing rows, half a repetition row.
-    partial_raw = dataset.raw_dir(run_dir, 3)
+    partial_raw = store.raw_dir(run_dir, 3)
     partial_raw.mkdir(parents=True, exist_ok=True)
     (partial_raw / "stale.jsonl").write_text('{"schema_version": 1, "kind": "te')
-    timings = pd.read_csv(run_dir / dataset.TIMINGS_FILE)
+    timings = pd.read_csv(run_dir / store.TIMINGS_FILE)
     orphan = timings[timings["repetition"] == 2].assign(repetition=3, variant="transactional", order=1)
-    dataset.append_frame(run_dir / dataset.TIMINGS_FILE, orphan, columns=dataset.TIMING_COLUMNS)
-    with open(run_dir / dataset.TIMINGS_FILE, "a") as handle:
+    store.append_frame(run_dir / store.TIMINGS_FILE, orphan, columns=store.TIMING_COLUMNS)
+    with open(run_dir / store.TIMINGS_FILE, "a") as handle:
         handle.write("r1,3,1,1,transactional,False,True,t.py::te")
-    with open(run_dir / dataset.REPETITIONS_FILE, "a") as handle:
+    with open(run_dir / store.REPETITIONS_FILE, "a") as handle:
         handle.write("r1,3,1,1,transactional,False,True,,0,0.0")
 
     executor = FakeExecutor()
     result = fake_run(tmp_path, resume=True, run_id="r1", variants=None, repetitions=None, warmup=None, executor=executor)
 
     assert result.executed_repetitions == 3 and executor.arches() == ["transactional", "baseline", "transactional"]
-    repetitions = pd.read_csv(run_dir / dataset.REPETITIONS_FILE)
+    repetitions = pd.read_csv(run_dir / store.REPETITIONS_FILE)
     assert repetitions["repetition"].tolist() == list(range(6))
-    timings = pd.read_csv(run_dir / dataset.TIMINGS_FILE)
+    timings = pd.read_csv(run_dir / store.TIMINGS_FILE)
     assert timings.groupby("repetition").size().eq(2 * 4).all() and sorted(set(timings["repetition"])) == list(range(6))
     assert not (partial_raw / "stale.jsonl").exists() and (partial_raw / "1-main.jsonl").exists()
-    metadata = dataset.read_metadata(run_dir)
+    metadata = store.read_metadata(run_dir)
     assert metadata["status"] == "complete" and len(metadata["resumed_at"]) == 1
 
 
@@ -290,23 +302,23 @@ def test_resume_of_a_complete_run_runs_nothing(tmp_path):
 def test_resume_with_conflicting_settings_is_refused(tmp_path):
     with pytest.raises(runner.RunInterrupted):
         fake_run(tmp_path, executor=FakeExecutor(interrupt_on=2))
-    with pytest.raises(HarnessError, match=r"cannot resume run 'r1' with different settings: repetitions=5"):
+    with pytest.raises(BenchError, match=r"cannot resume run 'r1' with different settings: repetitions=5"):
         fake_run(tmp_path, resume=True, variants=None, repetitions=5, warmup=None)
-    with pytest.raises(HarnessError, match="different settings: variants="):
-        fake_run(tmp_path, resume=True, variants=["transactional"], repetitions=None, warmup=None)
+    with pytest.raises(BenchError, match="different settings: variants="):
+        fake_run(tmp_path, resume=True, variants=as_variants("transactional"), repetitions=None, warmup=None)
     # The same settings given again are not a conflict.
     result = fake_run(tmp_path, resume=True)
     assert result.completed_repetitions == 6
 
 
 def test_resume_of_a_missing_run_is_refused(tmp_path):
-    with pytest.raises(HarnessError, match="cannot resume: no run 'nope'"):
+    with pytest.raises(BenchError, match="cannot resume: no run 'nope'"):
         fake_run(tmp_path, resume=True, run_id="nope")
 
 
 def test_existing_run_id_is_not_overwritten(tmp_path):
     fake_run(tmp_path)
-    with pytest.raises(HarnessError, match="already exists.*--resume r1"):
+    with pytest.raises(BenchError, match="already exists.*--resume r1"):
         fake_run(tmp_path)
 
 
@@ -319,43 +331,43 @@ def test_failed_outcomes_timeouts_and_missing_records_invalidate(tmp_path):
 
     empty = fake_run(tmp_path, run_id="empty", executor=silent)
 
-    reasons = {r.run_id: set(pd.read_csv(r.run_dir / dataset.REPETITIONS_FILE)["invalid_reason"]) for r in (failed, timed_out, empty)}
+    reasons = {r.run_id: set(pd.read_csv(r.run_dir / store.REPETITIONS_FILE)["invalid_reason"]) for r in (failed, timed_out, empty)}
     assert reasons["failed"] == {"exit code 1 (tests failed); 2 test(s) failed or errored"}
     assert reasons["slow"] == {"timed out after 5 s"}
     assert reasons["empty"] == {"exit code 5 (no tests collected); no timing records"}
     assert failed.invalid_measured_repetitions == timed_out.invalid_measured_repetitions == 4
-    assert not (tmp_path / "runs" / "empty" / dataset.TIMINGS_FILE).exists()
+    assert not (tmp_path / "runs" / "empty" / store.TIMINGS_FILE).exists()
 
 
 def test_command_has_fresh_process_options_selection_and_variant_args(tmp_path):
     executor = FakeExecutor()
     fake_run(
-        tmp_path, variants=["baseline+storage=memory"], repetitions=1, warmup=0, executor=executor,
+        tmp_path, variants=as_variants("baseline+storage=memory"), repetitions=1, warmup=0, executor=executor,
         selection={"keyword": "login and not slow", "marker": "crud"}, extra_pytest_args=["-x"],
     )
     command = executor.calls[0]
     assert command[:4] == [sys.executable, "-m", "pytest", str(tmp_path)]
     text = " ".join(command)
-    assert "-p no:cacheprovider -p no:randomly -q --arch baseline --switch storage=memory" in text
+    assert "-p no:cacheprovider -q --arch baseline --switch storage=memory" in text
     assert command[command.index("-k") + 1] == "login and not slow"
     assert command[command.index("-m", 4) + 1] == "crud"
     assert command[-1] == "-x"
-    assert any(arg.endswith("raw/rep-0000") and arg.startswith("--harness-timings=") for arg in command)
+    assert any(arg.endswith("raw/rep-0000") and arg.startswith("--suitebench-timings=") for arg in command)
 
 
 def test_child_environment_is_explicit():
     env = runner.child_environment(
         environ={"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "QUIZ_ARCH": "baseline", "PYTEST_ADDOPTS": "-x", "PYTHONPATH": "/elsewhere"}
     )
-    assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "PYTHONHASHSEED": "0", "PYTHONPATH": str(runner.paths.ROOT)}
+    assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "PYTHONHASHSEED": "0"}
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"variants": ["nonsense"]}, "unknown architecture 'nonsense'"),
-        ({"variants": ["transactional+storage=floppy"]}, "unknown value 'floppy' for switch 'storage'"),
-        ({"variants": ["baseline", "baseline"]}, "given more than once"),
+        ({"variants": []}, "no variants to run"),
+        ({"variants": as_variants("baseline", "baseline")}, "given more than once"),
+        ({"variants": lambda: [Variant(label="plain"), Variant(label=" ")]}, "non-empty label"),
         ({"repetitions": 0}, "repetitions must be a positive integer"),
         ({"warmup": -1}, "warmup must be a non-negative integer"),
         ({"schedule": "zigzag"}, "unknown schedule 'zigzag'"),
@@ -365,20 +377,20 @@ def test_child_environment_is_explicit():
     ],
 )
 def test_bad_arguments_raise_one_clear_error(tmp_path, options, message):
-    with pytest.raises(USER_ERRORS, match=message):
-        fake_run(tmp_path, **options)
+    with pytest.raises(BenchError, match=message):
+        fake_run(tmp_path, **{key: value() if callable(value) else value for key, value in options.items()})
     assert not (tmp_path / "runs").exists()
 
 
 def test_unwritable_output_directory_is_a_clear_error(tmp_path):
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(HarnessError, match="output directory .* is not writable"):
-        runner.run_benchmark(output_dir=tmp_path / "a-file" / "runs", suite_path=tmp_path, progress=False)
+    with pytest.raises(BenchError, match="output directory .* is not writable"):
+        runner.run_benchmark(output_dir=tmp_path / "a-file" / "runs", suite_path=tmp_path, variants=as_variants("a"), progress=False)
 
 
 def test_missing_suite_is_a_clear_error(tmp_path):
-    with pytest.raises(HarnessError, match="suite not found"):
-        runner.run_benchmark(output_dir=tmp_path / "runs", suite_path=tmp_path / "absent", progress=False)
+    with pytest.raises(BenchError, match="suite not found"):
+        runner.run_benchmark(output_dir=tmp_path / "runs", suite_path=tmp_path / "absent", variants=as_variants("a"), progress=False)
 
 
 def test_format_run_result_reports_medians_and_invalid_count(tmp_path):

@@ -1,4 +1,4 @@
-"""harness.scaling: sweep variants, fits that recover known slopes, the marked projection, and a
+"""quiz_study.scaling: sweep variants, fits that recover known slopes, the marked projection, and a
 real smoke sweep of the suite under study."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import runner, scaling
-from harness.dataset import load_run
-from harness.errors import HarnessError
+from quiz_study import variants as study_variants
+from quiz_study import scaling
+from suitebench.store import load_run
+from suitebench.errors import BenchError
 from quiz_architectures.errors import ArchitectureError
 
 # Known per-test cost: seconds = base + slope * extra tables (+ rows); copies add tests.
@@ -81,7 +82,7 @@ def test_classify_rejects_other_architectures_and_two_knobs():
 def test_sweep_values_are_range_checked():
     with pytest.raises(ArchitectureError, match="extra_tables"):
         scaling.Sweep(extra_tables=(0, 10_000))
-    with pytest.raises(HarnessError, match="unknown architecture"):
+    with pytest.raises(BenchError, match="unknown architecture"):
         scaling.Sweep(architectures=("nightly",))
 
 
@@ -136,7 +137,7 @@ def test_projection_is_marked_and_extends_the_fitted_line():
 
 
 def test_fit_line_needs_two_x_values_and_has_no_interval_without_residual_df():
-    with pytest.raises(HarnessError, match="two distinct"):
+    with pytest.raises(BenchError, match="two distinct"):
         scaling.fit_line(np.array([1.0, 1.0]), np.array([2.0, 3.0]))
     two_points = scaling.fit_line(np.array([1.0, 2.0]), np.array([2.0, 4.0]))
     assert two_points.slope_s_per_unit == pytest.approx(2.0)
@@ -145,14 +146,14 @@ def test_fit_line_needs_two_x_values_and_has_no_interval_without_residual_df():
 
 def test_no_sweep_variant_is_an_error():
     timings, repetitions = synthetic_sweep(scaling.Sweep(extra_tables=(0,), reference_rows=(0,), copies=(1,)))
-    with pytest.raises(HarnessError, match="no sweep variant"):
+    with pytest.raises(BenchError, match="no sweep variant"):
         scaling.sweep_processes(timings, repetitions)
 
 
 def test_smoke_sweep_runs_on_the_real_suite(tmp_path):
     """Three fresh pytest processes on one real test: transactional, +10 tables, +2 copies."""
     sweep = scaling.Sweep(extra_tables=(0, 10), reference_rows=(0,), copies=(1, 2), architectures=("transactional",))
-    result = runner.run_benchmark(
+    result = study_variants.run_benchmark(
         variants=sweep.variants(),
         repetitions=1,
         warmup=0,

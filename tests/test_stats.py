@@ -1,4 +1,4 @@
-"""Tests of harness.stats: against direct numpy/scipy/statsmodels recomputation and by simulation."""
+"""Tests of suitebench.stats: against direct numpy/scipy/statsmodels recomputation and by simulation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from harness import stats as hs
-from harness.errors import HarnessError
+from quiz_study import targets
+from suitebench import stats as hs
+from suitebench.errors import BenchError
 
 COUNTERS = ("sql_statements", "ddl_statements", "connections_opened", "commits", "rollbacks", "savepoints")
 TIMING_COLUMNS = [
@@ -132,9 +133,9 @@ def test_measured_totals_reads_csv_round_trip_booleans():
 
 def test_measured_totals_rejects_garbage_booleans_and_missing_columns():
     timings, _ = tidy_frames({"baseline": {"t::a": np.array([1.0])}})
-    with pytest.raises(HarnessError, match="non-boolean"):
+    with pytest.raises(BenchError, match="non-boolean"):
         hs.measured_totals(timings.assign(valid="maybe"))
-    with pytest.raises(HarnessError, match="lacks column"):
+    with pytest.raises(BenchError, match="lacks column"):
         hs.measured_totals(timings.drop(columns=["phase"]))
 
 
@@ -208,9 +209,9 @@ def test_compare_tests_is_reproducible_per_seed(two_variants):
 
 def test_compare_tests_unknown_or_equal_variants_raise(two_variants):
     _, _, timings, _ = two_variants
-    with pytest.raises(HarnessError, match="not in the data"):
+    with pytest.raises(BenchError, match="not in the data"):
         hs.compare_tests(timings, baseline="baseline", candidate="nope", seed=0)
-    with pytest.raises(HarnessError, match="two different"):
+    with pytest.raises(BenchError, match="two different"):
         hs.compare_tests(timings, baseline="baseline", candidate="baseline", seed=0)
 
 
@@ -309,7 +310,7 @@ def _verdicts(factor: float, *, sigma: float = 0.02, reps: int = 10, invalid=Non
     samples = lognormal_suite(n_tests=5, reps=reps, factor=factor, sigma=sigma, seed=seed)
     timings, repetitions = tidy_frames(samples, invalid=invalid)
     api_test = next(iter(samples["baseline"]))
-    verdicts = hs.acceptance_verdicts(
+    verdicts = targets.acceptance_verdicts(
         timings, repetitions, baseline="baseline", candidate="transactional", api_test=api_test,
         seed=1, n_resamples=300,
     )
@@ -318,7 +319,7 @@ def _verdicts(factor: float, *, sigma: float = 0.02, reps: int = 10, invalid=Non
 
 def test_acceptance_passes_for_a_clear_improvement():
     samples, verdicts = _verdicts(0.2)
-    assert list(verdicts.reset_index().columns) == list(hs.VERDICT_COLUMNS)
+    assert list(verdicts.reset_index().columns) == list(targets.VERDICT_COLUMNS)
     assert verdicts["passed"].all() and verdicts["conclusive"].all()
     suite = verdicts.loc["suite improvement >= 70 %"]
     base = np.sum(list(samples["baseline"].values()), axis=0)
@@ -368,8 +369,8 @@ def test_an_invalid_repetition_fails_the_correctness_criterion():
 
 def test_acceptance_rejects_an_unknown_api_test(two_variants):
     _, _, timings, repetitions = two_variants
-    with pytest.raises(HarnessError, match="did you mean"):
-        hs.acceptance_verdicts(
+    with pytest.raises(BenchError, match="did you mean"):
+        targets.acceptance_verdicts(
             timings, repetitions, baseline="baseline", candidate="transactional",
             api_test="tests/api/test_00.py::test_cas", seed=0, n_resamples=100,
         )
@@ -416,7 +417,7 @@ def test_format_table_plain_and_markdown():
     assert markdown[0].startswith("| unit") and markdown[1].startswith("| ---")
     assert "--:" in markdown[1] and "a\\|b" in markdown[2] and "3.1" in markdown[2]
     assert all(line.count("|") - line.count("\\|") == 5 for line in markdown)
-    with pytest.raises(HarnessError):
+    with pytest.raises(BenchError):
         hs.format_table(frame, style="html")
 
 
@@ -426,9 +427,9 @@ def test_format_comparison_and_verdict_lines(two_variants):
     lines = hs.format_comparison(table, limit=2)
     assert len(lines) == 3 and lines[-1] == f"... and {len(table) - 2} more"
     assert lines[0].startswith(table["unit"].iloc[0]) and "faster" in lines[0] and "95% CI" in lines[0]
-    verdicts = hs.acceptance_verdicts(
+    verdicts = targets.acceptance_verdicts(
         timings, repetitions, baseline="baseline", candidate="transactional",
         api_test=table["unit"].iloc[0], seed=0, n_resamples=200,
     )
-    verdict_lines = hs.format_verdicts(verdicts)
+    verdict_lines = targets.format_verdicts(verdicts)
     assert len(verdict_lines) == 4 and all(line.startswith(("PASS", "FAIL")) for line in verdict_lines)

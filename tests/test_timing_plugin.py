@@ -1,4 +1,4 @@
-"""harness.timing_plugin end to end: a tiny SQLite suite run by pytester in a subprocess."""
+"""suitebench.plugin end to end: a tiny SQLite suite run by pytester in a subprocess."""
 
 import os
 import re
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import harness
-from harness.overhead import OverheadResult, measure_plugin_overhead
-from harness.timing_plugin import plugin_args
-from harness.timings_io import read_records
+from quiz_study import paths
+from suitebench.overhead import OverheadResult, measure_plugin_overhead
+from suitebench.plugin import plugin_args
+from suitebench.records import read_records
 
-ROOT = Path(harness.__file__).resolve().parents[1]
+ROOT = paths.ROOT
 SESSION_FIXTURE_SLEEP_S = 0.2
 
 INI = """
@@ -22,6 +22,7 @@ markers =
     crud
     isolation
     custom
+suitebench_categories = auth jwt crud middleware workflow isolation integration
 """
 
 CONFTEST = f"""
@@ -176,7 +177,7 @@ def by_nodeid(records: list[dict]) -> dict[str, dict]:
 @pytest.fixture
 def timed(suite: pytest.Pytester) -> tuple[pytest.RunResult, list[dict], Path]:
     out = suite.path / "timings"
-    result = run(suite, f"--harness-timings={out}")
+    result = run(suite, f"--suitebench-timings={out}")
     return result, read_records(out), out
 
 
@@ -267,13 +268,13 @@ def test_outcomes_and_categories(timed):
     assert len(session) == 1
     assert session[0]["exitstatus"] == result.ret == 1
     assert session[0]["finished_ns"] > session[0]["started_ns"] > 0
-    assert any(arg.startswith("--harness-timings=") for arg in session[0]["pytest_args"])
+    assert any(arg.startswith("--suitebench-timings=") for arg in session[0]["pytest_args"])
 
 
 def test_categories_configurable_in_ini(suite: pytest.Pytester):
-    suite.makeini(INI + "harness_categories = custom isolation\n")
+    suite.makeini(INI.replace("suitebench_categories = auth jwt crud middleware workflow isolation integration", "suitebench_categories = custom isolation"))
     out = suite.path / "timings"
-    run(suite, f"--harness-timings={out}", "-k", "custom or three_queries or ddl")
+    run(suite, f"--suitebench-timings={out}", "-k", "custom or three_queries or ddl")
     categories = {r["nodeid"]: r["category"] for r in read_records(out) if r["kind"] == "test"}
     assert categories == {
         "test_suite.py::test_custom": "custom",
@@ -299,7 +300,7 @@ def test_killed_process_keeps_finished_tests(suite: pytest.Pytester):
         """
     )
     out = suite.path / "timings"
-    result = run(suite, f"--harness-timings={out}", "test_killed.py")
+    result = run(suite, f"--suitebench-timings={out}", "test_killed.py")
     assert result.ret == 7
     [path] = out.glob("*.jsonl")
     path.write_text(path.read_text() + '{"schema_version": 1, "kind": "test", "nodei')
@@ -313,7 +314,7 @@ def test_killed_process_keeps_finished_tests(suite: pytest.Pytester):
 def test_xdist_workers_write_one_file_each(suite: pytest.Pytester):
     pytest.importorskip("xdist")
     out = suite.path / "timings"
-    run(suite, f"--harness-timings={out}", "-p", "xdist", "-n", "2")
+    run(suite, f"--suitebench-timings={out}", "-p", "xdist", "-n", "2")
     files = sorted(path.name for path in out.glob("*.jsonl"))
     assert len(files) == 2
     assert {re.fullmatch(r"\d+-(gw\d)\.jsonl", name).group(1) for name in files} == {"gw0", "gw1"}
@@ -325,7 +326,7 @@ def test_xdist_workers_write_one_file_each(suite: pytest.Pytester):
 def test_without_the_option_nothing_is_measured_or_written(suite: pytest.Pytester):
     suite.makepyfile(
         test_inactive="""
-        from harness import counters
+        from suitebench import counters
 
         def test_no_listeners(conn):
             assert not counters.is_installed()
@@ -338,9 +339,9 @@ def test_without_the_option_nothing_is_measured_or_written(suite: pytest.Pyteste
 
 def test_uncreatable_directory_is_a_usage_error(suite: pytest.Pytester):
     (suite.path / "blocker").write_text("a file, not a directory")
-    result = run(suite, "--harness-timings=blocker/timings")
+    result = run(suite, "--suitebench-timings=blocker/timings")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--harness-timings*cannot create timings directory*"])
+    result.stderr.fnmatch_lines(["*--suitebench-timings*cannot create timings directory*"])
 
 
 def test_overhead_runs_both_variants_interleaved(suite: pytest.Pytester):

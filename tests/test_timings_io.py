@@ -1,4 +1,4 @@
-"""harness.timings_io (and the recorder that writes what it reads): JSON lines to tidy rows."""
+"""suitebench.records (and the recorder that writes what it reads): JSON lines to tidy rows."""
 
 import json
 from pathlib import Path
@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.counters import Counters
-from harness.errors import HarnessError
-from harness.recorder import TimingRecorder
-from harness.timings_io import COLUMNS, read_records, records_to_frame
+from suitebench.counters import Counters
+from suitebench.errors import BenchError
+from suitebench.recorder import TimingRecorder
+from suitebench.records import COLUMNS, read_records, records_to_frame
 
 
 class FakeClock:
@@ -144,18 +144,18 @@ def test_read_records_of_an_empty_directory_is_empty(tmp_path: Path):
 
 def test_corrupt_line_before_the_end_is_an_error(tmp_path: Path):
     (tmp_path / "1-main.jsonl").write_text('{"broken\n' + json.dumps(TEST_RECORD) + "\n")
-    with pytest.raises(HarnessError, match=r"1-main.jsonl:1"):
+    with pytest.raises(BenchError, match=r"1-main.jsonl:1"):
         read_records(tmp_path)
 
 
 def test_other_schema_version_is_an_error(tmp_path: Path):
     write_jsonl(tmp_path / "1-main.jsonl", [{**TEST_RECORD, "schema_version": 2}])
-    with pytest.raises(HarnessError, match="schema_version 2"):
+    with pytest.raises(BenchError, match="schema_version 2"):
         read_records(tmp_path)
 
 
 def test_missing_directory_is_an_error(tmp_path: Path):
-    with pytest.raises(HarnessError, match="not found"):
+    with pytest.raises(BenchError, match="not found"):
         read_records(tmp_path / "absent")
 
 

@@ -5,15 +5,40 @@ Reads are public; writes need an editor or admin (enforced by the authorization 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import Response as HTTPResponse
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from quiz_api.deps import PrincipalDep, SessionDep, commit_or_conflict, conflicts_as_409, get_or_404, get_or_422
-from quiz_api.models import AnswerOption, Question, QuestionSet, QuestionSetItem, Subject, Subtopic, Topic
-from quiz_api.params import NO_NUL_PATTERN, Offset, PathId, QueryId
+from quiz_api.deps import (
+    PrincipalDep,
+    SessionDep,
+    commit_or_conflict,
+    conflicts_as_409,
+    get_or_404,
+    get_or_422,
+)
+from quiz_api.models import (
+    AnswerOption,
+    Question,
+    QuestionSet,
+    QuestionSetItem,
+    Response,
+    Subject,
+    Subtopic,
+    Topic,
+)
+from quiz_api.params import (
+    DEFAULT_PAGE,
+    NO_NUL_PATTERN,
+    Offset,
+    PageLimit,
+    PathId,
+    QueryId,
+)
 from quiz_api.schemas import (
     DifficultyCode,
+    Message,
     NodeRename,
     QuestionCreate,
     QuestionFull,
@@ -47,9 +72,9 @@ def create_subject(body: SubjectCreate, db: SessionDep) -> Subject:
 
 
 @router.get("/subjects", response_model=list[SubjectOut], tags=["hierarchy"])
-def list_subjects(db: SessionDep) -> list[Subject]:
+def list_subjects(db: SessionDep, limit: PageLimit = DEFAULT_PAGE, offset: Offset = 0) -> list[Subject]:
     query = select(Subject).options(selectinload(Subject.topics).selectinload(Topic.subtopics)).order_by(Subject.name)
-    return list(db.scalars(query))
+    return list(db.scalars(query.limit(limit).offset(offset)))
 
 
 @router.get("/subjects/{subject_id}", response_model=SubjectOut, tags=["hierarchy"])
@@ -66,7 +91,7 @@ def update_subject(subject_id: PathId, body: SubjectUpdate, db: SessionDep) -> S
     return subject
 
 
-@router.delete("/subjects/{subject_id}", status_code=204, response_class=Response, tags=["hierarchy"])
+@router.delete("/subjects/{subject_id}", status_code=204, response_class=HTTPResponse, tags=["hierarchy"])
 def delete_subject(subject_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Subject, subject_id))
     commit_or_conflict(db, "subject still has questions; delete or move them first")
@@ -82,11 +107,13 @@ def create_topic(body: TopicCreate, db: SessionDep) -> Topic:
 
 
 @router.get("/topics", response_model=list[TopicOut], tags=["hierarchy"])
-def list_topics(db: SessionDep, subject_id: QueryId = None) -> list[Topic]:
+def list_topics(
+    db: SessionDep, subject_id: QueryId = None, limit: PageLimit = DEFAULT_PAGE, offset: Offset = 0
+) -> list[Topic]:
     query = select(Topic).options(selectinload(Topic.subtopics)).order_by(Topic.id)
     if subject_id is not None:
         query = query.where(Topic.subject_id == subject_id)
-    return list(db.scalars(query))
+    return list(db.scalars(query.limit(limit).offset(offset)))
 
 
 @router.patch("/topics/{topic_id}", response_model=TopicOut, tags=["hierarchy"])
@@ -97,7 +124,7 @@ def rename_topic(topic_id: PathId, body: NodeRename, db: SessionDep) -> Topic:
     return topic
 
 
-@router.delete("/topics/{topic_id}", status_code=204, response_class=Response, tags=["hierarchy"])
+@router.delete("/topics/{topic_id}", status_code=204, response_class=HTTPResponse, tags=["hierarchy"])
 def delete_topic(topic_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Topic, topic_id))
     commit_or_conflict(db, "topic still has questions; delete or move them first")
@@ -120,7 +147,7 @@ def rename_subtopic(subtopic_id: PathId, body: NodeRename, db: SessionDep) -> Su
     return subtopic
 
 
-@router.delete("/subtopics/{subtopic_id}", status_code=204, response_class=Response, tags=["hierarchy"])
+@router.delete("/subtopics/{subtopic_id}", status_code=204, response_class=HTTPResponse, tags=["hierarchy"])
 def delete_subtopic(subtopic_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, Subtopic, subtopic_id))
     commit_or_conflict(db, "subtopic still has questions; delete or move them first")
@@ -154,7 +181,7 @@ def list_questions(
     q: str | None = Query(
         None, min_length=1, max_length=100, pattern=NO_NUL_PATTERN, description="case-insensitive text search"
     ),
-    limit: int = Query(20, ge=1, le=100),
+    limit: PageLimit = 20,
     offset: Offset = 0,
 ) -> QuestionPage:
     query = select(Question).join(Subtopic).join(Topic)
@@ -178,9 +205,19 @@ def read_question(question_id: PathId, db: SessionDep) -> Question:
     return get_or_404(db, Question, question_id)
 
 
-@router.patch("/questions/{question_id}", response_model=QuestionFull, tags=["questions"])
+def answered(db: Session, question_id: int) -> bool:
+    return db.scalar(select(Response.id).where(Response.question_id == question_id).limit(1)) is not None
+
+
+@router.patch(
+    "/questions/{question_id}", response_model=QuestionFull, tags=["questions"], responses={409: {"model": Message}}
+)
 def update_question(question_id: PathId, body: QuestionUpdate, db: SessionDep) -> Question:
     question = get_or_404(db, Question, question_id)
+    # Replacing the options would orphan the responses that chose them (the foreign key refuses
+    # it too; this says why first).
+    if body.options is not None and answered(db, question.id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="options already answered cannot be replaced")
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"options"})
     if "subtopic_id" in changes:
         get_or_422(db, Subtopic, changes["subtopic_id"])
@@ -194,9 +231,15 @@ def update_question(question_id: PathId, body: QuestionUpdate, db: SessionDep) -
     return question
 
 
-@router.delete("/questions/{question_id}", status_code=204, response_class=Response, tags=["questions"])
+@router.delete(
+    "/questions/{question_id}", status_code=204, response_class=HTTPResponse, tags=["questions"],
+    responses={409: {"model": Message}},
+)
 def delete_question(question_id: PathId, db: SessionDep) -> None:
-    db.delete(get_or_404(db, Question, question_id))
+    question = get_or_404(db, Question, question_id)
+    if answered(db, question.id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="question has been answered; its responses keep it")
+    db.delete(question)
     commit_or_conflict(db, "question is still referenced")
 
 
@@ -232,9 +275,9 @@ def create_question_set(body: QuestionSetCreate, principal: PrincipalDep, db: Se
 
 
 @router.get("/question-sets", response_model=list[QuestionSetOut], tags=["question sets"])
-def list_question_sets(db: SessionDep) -> list[QuestionSetOut]:
+def list_question_sets(db: SessionDep, limit: PageLimit = DEFAULT_PAGE, offset: Offset = 0) -> list[QuestionSetOut]:
     query = select(QuestionSet).options(selectinload(QuestionSet.items)).order_by(QuestionSet.id)
-    return [_set_out(s) for s in db.scalars(query)]
+    return [_set_out(s) for s in db.scalars(query.limit(limit).offset(offset))]
 
 
 @router.get("/question-sets/{set_id}", response_model=QuestionSetOut, tags=["question sets"])
@@ -259,7 +302,7 @@ def update_question_set(set_id: PathId, body: QuestionSetUpdate, db: SessionDep)
     return _set_out(question_set)
 
 
-@router.delete("/question-sets/{set_id}", status_code=204, response_class=Response, tags=["question sets"])
+@router.delete("/question-sets/{set_id}", status_code=204, response_class=HTTPResponse, tags=["question sets"])
 def delete_question_set(set_id: PathId, db: SessionDep) -> None:
     db.delete(get_or_404(db, QuestionSet, set_id))
     commit_or_conflict(db, "question set is still referenced")

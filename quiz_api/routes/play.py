@@ -11,21 +11,30 @@ from quiz_api.models import (
     DifficultyLevel,
     Question,
     QuestionSetItem,
-    Response,
     Score,
     TimePeriod,
     User,
     utcnow,
 )
 from quiz_api.params import NO_NUL_PATTERN
-from quiz_api.schemas import Leaderboard, LeaderboardEntry, ResponseCreate, ResponseResult, ScoreOut, TimePeriodOut
-from quiz_api.scoring import add_to_scores, period_start
+from quiz_api.schemas import (
+    Leaderboard,
+    LeaderboardEntry,
+    ResponseCreate,
+    ResponseResult,
+    ScoreOut,
+    TimePeriodOut,
+)
+from quiz_api.scoring import add_to_scores, period_start, record_attempt
 
 router = APIRouter(tags=["play"])
 
 
 @router.post("/responses", response_model=ResponseResult, status_code=201)
 def answer(body: ResponseCreate, user: CurrentUser, db: SessionDep) -> ResponseResult:
+    """Record an attempt. Only the user's first attempt at a question scores; later ones are
+    recorded with 0 points. The correct option is revealed in the answer to every attempt: the
+    first has scored by then, so knowing it earns nothing more."""
     question = get_or_422(db, Question, body.question_id)
     option = get_or_422(db, AnswerOption, body.answer_option_id)
     if option.question_id != question.id:
@@ -36,21 +45,22 @@ def answer(body: ResponseCreate, user: CurrentUser, db: SessionDep) -> ResponseR
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="question is not in that question set")
     level = db.get(DifficultyLevel, question.difficulty)
     points = level.points if option.is_correct and level is not None else 0
-    moment = utcnow()
-    response = Response(
-        user_id=user.id,
-        question_id=question.id,
-        answer_option_id=option.id,
-        question_set_id=body.question_set_id,
-        is_correct=option.is_correct,
-        points=points,
-        answered_at=moment,
-    )
-    db.add(response)
-    add_to_scores(db, user_id=user.id, points=points, correct=option.is_correct, moment=moment)
-    db.commit()
     correct_option = next(o.id for o in question.options if o.is_correct)
-    return ResponseResult(id=response.id, is_correct=option.is_correct, points=points, correct_option_id=correct_option)
+    moment = utcnow()
+    response_id, scored = record_attempt(
+        db, user_id=user.id, question_id=question.id, answer_option_id=option.id,
+        question_set_id=body.question_set_id, is_correct=option.is_correct, points=points, moment=moment,
+    )
+    if scored:
+        add_to_scores(db, user_id=user.id, points=points, correct=option.is_correct, moment=moment)
+    db.commit()
+    return ResponseResult(
+        id=response_id,
+        is_correct=option.is_correct,
+        points=points if scored else 0,
+        scored=scored,
+        correct_option_id=correct_option,
+    )
 
 
 @router.get("/scores/me", response_model=list[ScoreOut])
@@ -59,9 +69,13 @@ def my_scores(user: CurrentUser, db: SessionDep) -> list[ScoreOut]:
     scores = []
     for period in db.scalars(select(TimePeriod).order_by(TimePeriod.id)):
         start = period_start(period.unit, now)
-        score = db.scalar(
-            select(Score).where(Score.user_id == user.id, Score.time_period_id == period.id, Score.period_start == start)
-        )
+        # Columns, not Score objects: the upserts bypass the session, so an object it already
+        # holds (one session for the whole test under the transactional architecture) is stale.
+        score = db.execute(
+            select(Score.points, Score.answered, Score.correct).where(
+                Score.user_id == user.id, Score.time_period_id == period.id, Score.period_start == start
+            )
+        ).first()
         scores.append(
             ScoreOut(
                 time_period=period.code,

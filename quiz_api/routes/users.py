@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from quiz_api.deps import CurrentUser, SessionDep, SettingsDep, commit_or_conflict, get_or_404
+from quiz_api.deps import (
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    bump_token_version,
+    commit_or_conflict,
+    get_or_404,
+)
 from quiz_api.models import User
 from quiz_api.params import Offset, PathId
 from quiz_api.passwords import hash_password
-from quiz_api.schemas import UserCreate, UserOut, UserUpdate
+from quiz_api.schemas import Message, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -41,27 +49,42 @@ def read_user(user_id: PathId, db: SessionDep) -> User:
     return get_or_404(db, User, user_id)
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+def keep_an_active_admin(db: Session, user: User) -> None:
+    """409 unless an active admin other than `user` remains. The active admins' rows are locked
+    (PostgreSQL; SQLite's writers are serialized anyway) so that two admins demoting each other at
+    once cannot both succeed."""
+    admins = db.scalars(
+        select(User.id).where(User.role == "admin", User.is_active).order_by(User.id).with_for_update()
+    ).all()
+    if set(admins) <= {user.id}:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="cannot demote, deactivate or delete the last active admin")
+
+
+@router.patch("/{user_id}", response_model=UserOut, responses={409: {"model": Message}})
 def update_user(user_id: PathId, body: UserUpdate, db: SessionDep, settings: SettingsDep) -> User:
     user = get_or_404(db, User, user_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    if "password" in changes:
+    new_role, new_active = changes.get("role", user.role), changes.get("is_active", user.is_active)
+    if user.role == "admin" and user.is_active and (new_role != "admin" or not new_active):
+        keep_an_active_admin(db, user)
+    password_changed = "password" in changes
+    if password_changed:
         user.hashed_password = hash_password(changes.pop("password"), cost=settings.password_hash)
-        user.token_version += 1
-    if changes.get("role", user.role) != user.role or changes.get("is_active", user.is_active) != user.is_active:
-        # Tokens carry the role: invalidate them when the role or the account status changes.
-        user.token_version += 1
+    # Tokens carry the role: invalidate them when the password, the role or the account status changes.
+    if password_changed or new_role != user.role or new_active != user.is_active:
+        bump_token_version(db, user.id)
     for key, value in changes.items():
         setattr(user, key, value)
     commit_or_conflict(db, "email already registered")
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses={409: {"model": Message}})
 def delete_user(user_id: PathId, admin: CurrentUser, db: SessionDep) -> None:
     user = get_or_404(db, User, user_id)
     if user.id == admin.id:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="an admin cannot delete their own account")
+    if user.role == "admin" and user.is_active:
+        keep_an_active_admin(db, user)
     db.delete(user)
     commit_or_conflict(db, "user is still referenced")
-

@@ -1,0 +1,497 @@
+"""Command line of the engine: `python -m suitebench <subcommand>`.
+
+    python -m suitebench run --suite DIR --variant NAME="PYTEST ARGS" [--variant ...]
+                             --repetitions N --warmup N --runs-dir DIR --run-id ID
+    python -m suitebench compare [--run ID] [--baseline NAME --candidate NAME]
+    python -m suitebench baseline record NAME --run ID --variant NAME
+    python -m suitebench check NAME --run ID
+
+Each subcommand is registered by one `register_*` function; its handler maps the parsed
+arguments to keyword arguments of a library function and prints that library's `format_*`
+lines. Every argument is validated by its `type=` parser. A BenchError becomes one line
+`error: <message>` on stderr and exit status 2; an interrupted run exits with 130; exit status 1
+flags data that needs attention (an invalid measured repetition, a regression shown).
+
+A tool built on the engine (the quiz study's `python -m harness`) reuses these registrations
+with its own defaults (`CommandDefaults`) and adds commands of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from suitebench.errors import BenchError
+from suitebench.store import DEFAULT_RUNS_DIR, DEFAULT_STORE_DIR, check_name
+
+if TYPE_CHECKING:
+    from suitebench.store import RunData
+
+EXIT_OK = 0
+EXIT_FLAGGED = 1  # run: a measured repetition is invalid; check: a regression is shown
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad command-line argument, reported as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line instead of usage + message + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------- `type=` validators
+
+
+def _number(text: str, kind: type, what: str, accept: Callable[[float], bool]) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, "a positive number", lambda v: 0 < v < float("inf"))
+
+
+def non_negative_float(text: str) -> float:
+    return _number(text, float, "a non-negative number", lambda v: 0 <= v < float("inf"))
+
+
+def probability(text: str) -> float:
+    return _number(text, float, "a number between 0 and 1", lambda v: 0 < v < 1)
+
+
+def run_identifier(text: str) -> str:
+    try:
+        return check_name(text)
+    except BenchError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def baseline_name(text: str) -> str:
+    try:
+        return check_name(text, what="baseline name")
+    except BenchError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def variant_definition(text: str):  # noqa: ANN201 - runner.Variant, imported lazily
+    """`NAME="PYTEST ARGS"` -> a runner Variant."""
+    from suitebench.runner import parse_variant
+
+    try:
+        return parse_variant(text)
+    except BenchError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def existing_directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text!r}")
+    return path
+
+
+# ---------------------------------------------------------------- defaults a tool may change
+
+
+@dataclass(frozen=True)
+class CommandDefaults:
+    """What a tool built on the engine changes in the shared subcommands."""
+
+    prog: str = "python -m suitebench"
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    store_dir: Path = DEFAULT_STORE_DIR
+    # Parses a variant name given on the command line into the label stored in the data.
+    variant_label: Callable[[str], str] = str
+    # The pair `compare` uses when none is named, when both are in the run.
+    preferred_pair: tuple[str, str] | None = None
+
+
+def comparison_pair(
+    variants: Sequence[str],
+    *,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    preferred: tuple[str, str] | None = None,
+) -> tuple[str, str]:
+    """Which two variants of a run to compare: those named, else `preferred` when the run has
+    them, else the first two."""
+    if preferred and baseline is None and candidate is None and set(preferred) <= set(variants):
+        return preferred
+    if baseline is None:
+        baseline = variants[0] if variants else None
+    if candidate is None:
+        others = [v for v in variants if v != baseline]
+        candidate = others[0] if others else None
+    if baseline is None or candidate is None or baseline == candidate:
+        raise BenchError(f"need two different variants to compare; the run has: {', '.join(variants) or 'none'}")
+    for variant in (baseline, candidate):
+        if variant not in variants:
+            raise BenchError(f"variant {variant!r} is not in the run; it has: {', '.join(variants)}")
+    return baseline, candidate
+
+
+def add_run_choice(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
+    parser.add_argument("--run", dest="run_id", type=run_identifier, metavar="RUN_ID", help="run to use (default: the latest complete run)")
+    add_runs_dir(parser, defaults)
+    parser.add_argument("--profile", help="without --run: the latest complete run recorded with this profile tag")
+
+
+def add_runs_dir(parser: argparse.ArgumentParser, defaults: CommandDefaults, *aliases: str) -> None:
+    parser.add_argument(
+        "--runs-dir", *aliases, dest="runs_dir", type=Path, default=defaults.runs_dir, metavar="DIR",
+        help=f"where runs are stored (default {defaults.runs_dir})",
+    )
+
+
+def add_store_dir(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
+    parser.add_argument(
+        "--store-dir", type=Path, default=defaults.store_dir, metavar="DIR",
+        help=f"where baselines are stored (default {defaults.store_dir})",
+    )
+
+
+def load_chosen_run(args: argparse.Namespace) -> RunData:
+    from suitebench import store
+
+    return store.load_run(store.find_run(args.run_id, runs_dir=args.runs_dir, profile=args.profile))
+
+
+# ---------------------------------------------------------------- run
+
+
+def add_schedule_options(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
+    """The options every `run` command shares, whatever makes its variants."""
+    parser.add_argument("--repetitions", type=positive_int, metavar="N", help="measured blocks; each runs every variant once (default 10)")
+    parser.add_argument("--warmup", type=non_negative_int, metavar="N", help="warm-up blocks run first and excluded from statistics (default 1)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPRESSION", help="pytest -k expression selecting tests")
+    parser.add_argument("-m", dest="marker", metavar="MARKEXPR", help="pytest -m expression selecting tests")
+    add_runs_dir(parser, defaults, "--output-dir")
+    parser.add_argument("--run-id", type=run_identifier, help="name of the run directory (default: timestamp)")
+    parser.add_argument("--seed", type=non_negative_int, help="seed of the random schedule")
+    parser.add_argument("--schedule", choices=("abab", "random"), help="order within blocks: abab (fixed, default) or random (per block)")
+    parser.add_argument("--resume", metavar="RUN_ID", type=run_identifier, help="continue an interrupted run from its stored schedule")
+    parser.add_argument(
+        "--pytest-arg", dest="pytest_args", action="append", metavar="ARG",
+        help="extra argument for every pytest process, repeatable (write --pytest-arg=-x)",
+    )
+    parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="kill and invalidate a repetition after this long")
+    parser.add_argument("--profile", help="tag stored with the run (commands can pick the latest run of a tag)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def schedule_arguments(args: argparse.Namespace) -> dict:
+    """Keyword arguments of `run_benchmark` from `add_schedule_options`' options."""
+    if args.resume and args.run_id and args.resume != args.run_id:
+        raise BenchError(f"--resume {args.resume} and --run-id {args.run_id} name different runs")
+    selection = {key: value for key, value in (("keyword", args.keyword), ("marker", args.marker)) if value}
+    return {
+        "repetitions": args.repetitions,
+        "warmup": args.warmup,
+        "selection": selection or None,
+        "output_dir": args.runs_dir,
+        "run_id": args.resume or args.run_id,
+        "seed": args.seed,
+        "schedule": args.schedule,
+        "resume": args.resume is not None,
+        "extra_pytest_args": args.pytest_args,
+        "progress": not args.no_progress,
+        "timeout_s": args.timeout,
+        "profile": args.profile,
+    }
+
+
+def report_run(run: Callable[[], object]) -> int:
+    """Run a measurement and print its summary; exit status 1 when a measured repetition is invalid."""
+    from suitebench.runner import RunInterrupted, format_run_result
+
+    try:
+        result = run()
+    except RunInterrupted as interrupted:
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_lines(format_run_result(result))
+    return EXIT_FLAGGED if result.invalid_measured_repetitions else EXIT_OK
+
+
+def register_run(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="measure a pytest suite under each variant in interleaved fresh pytest processes",
+        description="Measure a pytest suite under each variant in interleaved fresh pytest processes "
+        "and record the run under RUNS_DIR/<run-id>/.",
+    )
+    parser.add_argument("--suite", type=existing_directory, metavar="PATH", help="the suite to measure (a directory or file)")
+    parser.add_argument(
+        "--variant", dest="variants", action="append", type=variant_definition, metavar='NAME="PYTEST ARGS"',
+        help='a variant to measure, repeatable: a label and the pytest arguments that make it, e.g. fast="-x -p no:randomly"',
+    )
+    parser.add_argument("--cwd", type=existing_directory, metavar="DIR", help="working directory of the pytest processes (default: this one)")
+    add_schedule_options(parser, defaults)
+    parser.set_defaults(handler=lambda args: _handle_run(args, defaults))
+
+
+def _handle_run(args: argparse.Namespace, defaults: CommandDefaults) -> int:
+    from suitebench.runner import run_benchmark
+
+    options = schedule_arguments(args)
+    if not options["resume"] and (args.suite is None or not args.variants):
+        raise BenchError("a new run needs --suite and at least one --variant (or --resume RUN_ID)")
+    return report_run(
+        lambda: run_benchmark(
+            suite_path=args.suite, variants=args.variants, cwd=args.cwd, resume_hint=f"{defaults.prog} run", **options
+        )
+    )
+
+
+# ---------------------------------------------------------------- compare / baseline / check
+
+
+COMPARE_LEVELS = ("suite", "category", "test")
+COMPARE_COLUMNS = (
+    "unit", "n_base", "n_cand", "median_base_s", "median_cand_s", "improvement_pct",
+    "speedup", "speedup_ci_low", "speedup_ci_high", "mw_p_value", "mw_p_holm", "cliffs_delta",
+)
+
+
+def register_compare(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare two variants of a run: whole suite, categories, single tests",
+        description="Compare two variants of a recorded run (bootstrap intervals, Mann-Whitney tests).",
+    )
+    add_run_choice(parser, defaults)
+    parser.add_argument("--baseline", type=defaults.variant_label, metavar="VARIANT", help="reference variant")
+    parser.add_argument("--candidate", type=defaults.variant_label, metavar="VARIANT", help="variant compared to it")
+    parser.add_argument("--level", dest="levels", action="append", choices=COMPARE_LEVELS, help="repeatable (default: all three)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--resamples", type=positive_int, help="bootstrap resamples (default: suitebench.stats')")
+    parser.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--limit", type=positive_int, help="show at most this many tests")
+    parser.add_argument(
+        "--format", dest="output_format", choices=("plain", "markdown", "lines"), default="plain",
+        help="a plain-text table (default), a markdown table, or one sentence per row",
+    )
+    parser.set_defaults(handler=lambda args: _handle_compare(args, defaults))
+
+
+def _handle_compare(args: argparse.Namespace, defaults: CommandDefaults) -> int:
+    from suitebench import stats
+
+    run = load_chosen_run(args)
+    baseline, candidate = comparison_pair(
+        run.variants, baseline=args.baseline, candidate=args.candidate, preferred=defaults.preferred_pair
+    )
+    options = {"baseline": baseline, "candidate": candidate, "seed": args.seed, "alpha": args.alpha}
+    if args.resamples is not None:
+        options["n_resamples"] = args.resamples
+    lines = [f"run {run.run_id} ({run.metadata.get('status', 'unknown')}): {candidate} compared with {baseline}"]
+    for level in [level for level in COMPARE_LEVELS if level in (args.levels or COMPARE_LEVELS)]:
+        if level == "suite":
+            frame = stats.compare_suite(run.timings, run.repetitions, **options)
+        elif level == "category":
+            frame = stats.compare_categories(run.timings, **options)
+        else:
+            frame = stats.compare_tests(run.timings, **options)
+        limit = args.limit if level == "test" else None
+        if args.output_format == "lines":
+            lines += ["", f"{level}:", *stats.format_comparison(frame, limit=limit)]
+        else:
+            table = frame.head(limit) if limit else frame
+            lines += ["", f"{level}:", stats.format_table(table[list(COMPARE_COLUMNS)], style=args.output_format)]
+            if limit and len(frame) > limit:
+                lines.append(f"... and {len(frame) - limit} more")
+    print_lines(lines)
+    return EXIT_OK
+
+
+def register_baseline(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
+    parser = subparsers.add_parser("baseline", help="store and list regression baselines")
+    actions = parser.add_subparsers(dest="baseline_action", metavar="ACTION", required=True)
+
+    record = actions.add_parser("record", help="store one variant of a run as a named baseline")
+    record.add_argument("name", type=baseline_name, help="baseline name (letters, digits, '.', '_', '-')")
+    add_run_choice(record, defaults)
+    record.add_argument("--variant", type=defaults.variant_label, help="variant to store (default: the run's only or last variant)")
+    add_store_dir(record, defaults)
+    record.add_argument("--overwrite", action="store_true", help="replace a baseline of that name")
+    record.set_defaults(handler=_handle_baseline_record)
+
+    listing = actions.add_parser("list", help="names of the stored baselines")
+    add_store_dir(listing, defaults)
+    listing.set_defaults(handler=_handle_baseline_list)
+
+
+def default_variant(variants: Sequence[str]) -> str:
+    """The variant a baseline tracks when none is named: the run's only one, else its last (the
+    candidate of a baseline-then-candidate run)."""
+    if not variants:
+        raise BenchError("the run has no variants")
+    return variants[-1]
+
+
+def _handle_baseline_record(args: argparse.Namespace) -> int:
+    from suitebench import regression
+
+    run = load_chosen_run(args)
+    variant = args.variant or default_variant(run.variants)
+    path = regression.record_baseline(
+        run.timings,
+        run.repetitions,
+        name=args.name,
+        store_dir=args.store_dir,
+        variant=variant,
+        metadata={
+            "run_id": run.run_id,
+            "environment": run.metadata.get("environment"),
+            "arguments": run.metadata.get("arguments"),
+        },
+        overwrite=args.overwrite,
+    )
+    print_lines([f"stored baseline {args.name!r}: {variant} from run {run.run_id} at {path}"])
+    return EXIT_OK
+
+
+def _handle_baseline_list(args: argparse.Namespace) -> int:
+    from suitebench import regression
+
+    names = regression.list_baselines(args.store_dir)
+    print_lines(names or [f"no baselines in {args.store_dir}"])
+    return EXIT_OK
+
+
+def register_check(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
+    parser = subparsers.add_parser(
+        "check", help="check a run against a stored baseline (exit 1 when a regression is shown)",
+        description="Flag tests slower than the baseline by more than --threshold with a significant "
+        "Holm-corrected one-sided Mann-Whitney test, and any increase of a database counter. "
+        "Exit status 0: no regression shown; 1: regressed; 2: error.",
+    )
+    parser.add_argument("name", type=baseline_name, help="stored baseline to check against")
+    add_run_choice(parser, defaults)
+    parser.add_argument("--variant", type=defaults.variant_label, help="variant of the run to check (default: the baseline's)")
+    add_store_dir(parser, defaults)
+    parser.add_argument("--threshold", type=non_negative_float, default=0.2, help="slowdown that matters, as a fraction (default 0.2)")
+    parser.add_argument("--alpha", type=probability, default=0.05, help="family-wise error rate (default 0.05)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the reported intervals (default 0)")
+    parser.add_argument(
+        "--allow-environment-change", action="store_true",
+        help="check even when the run's Python or CPU differs from the baseline's",
+    )
+    parser.set_defaults(handler=_handle_check)
+
+
+def _handle_check(args: argparse.Namespace) -> int:
+    from suitebench import regression
+    from suitebench.metadata import COMPARABLE_KEYS, describe_differences, metadata_differences
+
+    baseline = regression.load_baseline(args.name, args.store_dir)
+    run = load_chosen_run(args)
+    lines = []
+    recorded_on = baseline.metadata.get("environment")
+    if recorded_on:
+        differences = metadata_differences(recorded_on, run.metadata.get("environment") or {}, keys=COMPARABLE_KEYS)
+        described = describe_differences(differences)
+        if differences and not args.allow_environment_change:
+            raise BenchError(
+                f"run {run.run_id} was measured on another machine or Python than baseline {args.name!r} "
+                f"({described}); timings are not comparable (override with --allow-environment-change)"
+            )
+        if differences:
+            lines.append(f"warning: environment differs from the baseline's: {described}")
+    result = regression.check_regressions(
+        run.timings,
+        baseline=baseline,
+        variant=args.variant or baseline.variant,
+        threshold=args.threshold,
+        alpha=args.alpha,
+        seed=args.seed,
+    )
+    print_lines([*lines, f"run {run.run_id}", *regression.format_check(result)])
+    return EXIT_FLAGGED if result.regressed else EXIT_OK
+
+
+# Add a subcommand: write `register_<name>(subparsers, defaults)` setting `handler=`, list it here.
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction, CommandDefaults], None]] = {
+    "run": register_run,
+    "compare": register_compare,
+    "baseline": register_baseline,
+    "check": register_check,
+}
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser(
+    defaults: CommandDefaults = CommandDefaults(),
+    subcommands: dict[str, Callable[[argparse._SubParsersAction, CommandDefaults], None]] = SUBCOMMANDS,
+    *,
+    description: str = "Measure a pytest suite under several variants; compare, track and check regressions.",
+) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=defaults.prog, description=description)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in subcommands.values():
+        register(subparsers, defaults)
+    return parser
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run_command_line(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    *,
+    user_errors: tuple[type[Exception], ...] = (BenchError,),
+) -> int:
+    """Parse `argv`, run the chosen handler, and turn problems into one line and an exit status."""
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    # `kill <pid>` stops a run as cleanly as Ctrl-C: the run is marked interrupted, data kept.
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return args.handler(args)
+    except user_errors as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the exit status."""
+    return run_command_line(build_parser(), argv)
