@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from suitebench.cli import OneLineParser, UsageError, run_identifier
 from quiz_study.errors import USER_ERRORS
 from quiz_study.profiles import DEFAULT_PROFILE, PROFILE_NAMES, PROFILES
+from suitebench.cli import OneLineParser, UsageError, run_identifier
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -52,21 +52,30 @@ def build_parser() -> argparse.ArgumentParser:
         "report to reports/<run-id>/report.html (and reports/latest/).",
     )
     parser.add_argument(
-        "--profile", choices=PROFILE_NAMES, default=DEFAULT_PROFILE,
+        "--profile",
+        choices=PROFILE_NAMES,
+        default=DEFAULT_PROFILE,
         help=f"how much to measure (default {DEFAULT_PROFILE}). {profiles_help}",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when any acceptance criterion fails")
     parser.add_argument("--run-id", type=run_identifier, help="name of the new run (default: a timestamp)")
     parser.add_argument(
-        "--resume", metavar="RUN_ID", type=run_identifier,
+        "--resume",
+        metavar="RUN_ID",
+        type=run_identifier,
         help="continue an interrupted run (or re-render the report of a complete one) instead of starting a new run",
     )
     parser.add_argument(
-        "--output-root", type=output_root, metavar="DIR",
+        "--output-root",
+        type=output_root,
+        metavar="DIR",
         help="write data/runs, data/baselines and reports under DIR instead of the project",
     )
     parser.add_argument(
-        "--with", dest="sections", type=report_sections, metavar="SECTIONS",
+        "--with",
+        dest="sections",
+        type=report_sections,
+        metavar="SECTIONS",
         help="optional report sections to measure after the main run, comma-separated: why (attribution, floor, "
         "scaling), postgres (SQLite vs PostgreSQL), parallel (serial vs pytest -n 2); 'all' or 'none' "
         "(default: the profile's; full has all three). They take minutes at smoke/standard size and much "
@@ -90,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --resume {args.resume} and --run-id {args.run_id} name different runs", file=sys.stderr)
         return EXIT_ERROR
 
-    from suitebench.runner import RunInterrupted
     from quiz_study.pipeline import StudyInterrupted, format_summary, run_study
+    from suitebench.runner import RunInterrupted
 
     def step(message: str) -> None:
         print(f"... {message}", file=sys.stderr, flush=True)

@@ -148,9 +148,7 @@ class QuestionSet(Base):
 
 class QuestionSetItem(Base):
     __tablename__ = "question_set_items"
-    question_set_id: Mapped[int] = mapped_column(
-        ForeignKey("question_sets.id", ondelete="CASCADE"), primary_key=True
-    )
+    question_set_id: Mapped[int] = mapped_column(ForeignKey("question_sets.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
 

@@ -25,9 +25,7 @@ def seed_reference_data(session: Session) -> None:
     existing_levels = set(session.scalars(select(DifficultyLevel.code)))
     session.add_all(DifficultyLevel(code=c, points=p) for c, p in DIFFICULTIES.items() if c not in existing_levels)
     existing_periods = set(session.scalars(select(TimePeriod.code)))
-    session.add_all(
-        TimePeriod(code=c, name=n, unit=u) for c, n, u in TIME_PERIODS if c not in existing_periods
-    )
+    session.add_all(TimePeriod(code=c, name=n, unit=u) for c, n, u in TIME_PERIODS if c not in existing_periods)
     session.flush()
 
 

@@ -19,7 +19,9 @@ from quiz_api.params import MAX_ROW_ID
 # A row id in a body: outside the range every database's INTEGER holds it names no row (see params).
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
+]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 RoleCode = Literal["admin", "editor", "student"]
 DifficultyCode = Literal["easy", "medium", "hard"]

@@ -44,8 +44,15 @@ def upsert_insert(db: Session):
 
 
 def record_attempt(
-    db: Session, *, user_id: int, question_id: int, answer_option_id: int, question_set_id: int | None,
-    is_correct: bool, points: int, moment: datetime,
+    db: Session,
+    *,
+    user_id: int,
+    question_id: int,
+    answer_option_id: int,
+    question_set_id: int | None,
+    is_correct: bool,
+    points: int,
+    moment: datetime,
 ) -> tuple[int, bool]:
     """Record one attempt; return its id and whether it scored (the user's first at the question).
 
@@ -53,8 +60,12 @@ def record_attempt(
     one (concurrent or later) into no row; that attempt is then recorded without points.
     """
     values = {
-        "user_id": user_id, "question_id": question_id, "answer_option_id": answer_option_id,
-        "question_set_id": question_set_id, "is_correct": is_correct, "answered_at": moment,
+        "user_id": user_id,
+        "question_id": question_id,
+        "answer_option_id": answer_option_id,
+        "question_set_id": question_set_id,
+        "is_correct": is_correct,
+        "answered_at": moment,
     }
     insert = upsert_insert(db)
     first = (
@@ -75,8 +86,12 @@ def add_to_scores(db: Session, *, user_id: int, points: int, correct: bool, mome
     periods = db.execute(select(TimePeriod.id, TimePeriod.unit).order_by(TimePeriod.id)).all()
     rows = [
         {
-            "user_id": user_id, "time_period_id": period_id, "period_start": period_start(unit, moment),
-            "points": points, "answered": 1, "correct": int(correct),
+            "user_id": user_id,
+            "time_period_id": period_id,
+            "period_start": period_start(unit, moment),
+            "points": points,
+            "answered": 1,
+            "correct": int(correct),
         }
         for period_id, unit in periods
     ]

@@ -55,7 +55,9 @@ class Settings:
                     "is published in the source (set QUIZ_ENV=development for a local run)"
                 )
             if self.password_hash == "test":
-                raise QuizError("QUIZ_PASSWORD_HASH=test is refused in production mode (it makes passwords cheap to guess)")
+                raise QuizError(
+                    "QUIZ_PASSWORD_HASH=test is refused in production mode (it makes passwords cheap to guess)"
+                )
         if len(self.secret_key) < MIN_SECRET_LENGTH:
             raise QuizError(f"QUIZ_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters (HS256 needs 256 bits)")
         if self.algorithm not in {"HS256", "HS384", "HS512"}:

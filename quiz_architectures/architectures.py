@@ -121,7 +121,11 @@ _TYPES = {
 }
 
 SWITCH_VALUES: dict[str, tuple[str, ...]] = {name: get_args(t) for name, t in _TYPES.items()}
-SCALE_RANGES: dict[str, tuple[int, int]] = {"extra_tables": (0, 500), "reference_rows": (0, 100_000), "copies": (1, 100)}
+SCALE_RANGES: dict[str, tuple[int, int]] = {
+    "extra_tables": (0, 500),
+    "reference_rows": (0, 100_000),
+    "copies": (1, 100),
+}
 SINGLE_TEST_REASON = (
     "isolation=none resets nothing between tests, so it measures the floor one test per process; "
     "select exactly one test"

@@ -37,12 +37,12 @@ from typing import Literal, get_args
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, text
 from sqlalchemy.orm import Session
 
-from quiz_architectures import pg
-from quiz_architectures.architectures import Switches
-from quiz_architectures.errors import ArchitectureError
 from quiz_api import models
 from quiz_api.database import Base, create_quiz_engine, make_session_factory
 from quiz_api.reference import seed_reference_data
+from quiz_architectures import pg
+from quiz_architectures.architectures import Switches
+from quiz_architectures.errors import ArchitectureError
 
 Fault = Literal["teardown-commit", "skip-recreate", "truncate-skip-table", "skip-template", "own-wiring"]
 FAULTS: tuple[str, ...] = get_args(Fault)
@@ -147,7 +147,10 @@ class TestDatabase:
         if self.switches.reference_rows:
             session.execute(
                 insert(self.reference_catalogue),
-                [{"code": f"item-{i:06d}", "label": f"Reference item {i}"} for i in range(self.switches.reference_rows)],
+                [
+                    {"code": f"item-{i:06d}", "label": f"Reference item {i}"}
+                    for i in range(self.switches.reference_rows)
+                ],
             )
 
     @contextmanager

@@ -103,7 +103,9 @@ def find_binaries(*, path: str | None = None, search: str = "/usr/lib/postgresql
     for directory in candidates:
         if all((directory / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
             return Binaries(directory)
-    raise ArchitectureError(f"PostgreSQL server programs (initdb, pg_ctl) not found on PATH or in {search}; {INSTALL_HINT}")
+    raise ArchitectureError(
+        f"PostgreSQL server programs (initdb, pg_ctl) not found on PATH or in {search}; {INSTALL_HINT}"
+    )
 
 
 def _version_key(directory: Path) -> tuple[int, ...]:
@@ -242,16 +244,48 @@ def throwaway_cluster(
         # --no-sync: the cluster is thrown away, so initdb's own final flush buys nothing; the
         # server itself keeps its defaults (fsync on), as the measurements must.
         initdb = subprocess.run(
-            [binaries["initdb"], "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            capture_output=True, text=True, env=env, cwd=root, **_run_as(user),
+            [
+                binaries["initdb"],
+                "-D",
+                str(data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+            **_run_as(user),
         )
         _check(initdb, "initdb")
         options = f"-c listen_addresses='' -k {shlex.quote(str(socket_dir))} -p {SOCKET_PORT}"
         options += "".join(f" -c {name}={shlex.quote(value)}" for name, value in (server_settings or {}).items())
         # Own session: a Ctrl-C meant for us must not reach the server before we stop it.
         start = subprocess.run(
-            [binaries["pg_ctl"], "start", "-D", str(data_dir), "-l", str(log), "-w", "-t", str(int(timeout_s)), "-o", options],
-            capture_output=True, text=True, env=env, cwd=root, start_new_session=True, **_run_as(user),
+            [
+                binaries["pg_ctl"],
+                "start",
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "-o",
+                options,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+            start_new_session=True,
+            **_run_as(user),
         )
         _check(start, "pg_ctl start", log)
         postmaster_pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
@@ -295,13 +329,14 @@ def admin_engine(admin_url: str):  # noqa: ANN201 - sqlalchemy.Engine, imported 
 def check_connection(admin_url: str) -> dict[str, str]:
     """Connect once; return the server's REPORTED_SETTINGS. ArchitectureError when it cannot connect."""
     from sqlalchemy import text
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
     try:
         if make_url(admin_url).get_backend_name() != "postgresql":
-            raise ArchitectureError(f"not a PostgreSQL URL: {hide_password(admin_url)!r}; expected postgresql+psycopg://...")
+            raise ArchitectureError(
+                f"not a PostgreSQL URL: {hide_password(admin_url)!r}; expected postgresql+psycopg://..."
+            )
         engine = admin_engine(normalize_url(admin_url))
     except (ArgumentError, NoSuchModuleError) as problem:
         raise ArchitectureError(f"bad PostgreSQL URL {hide_password(admin_url)!r}: {problem}") from None
@@ -356,7 +391,9 @@ def drop_database(engine, name: str) -> None:  # noqa: ANN001
     from sqlalchemy import text
 
     with engine.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(name)} WITH (FORCE)"))
+        connection.execute(
+            text(f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(name)} WITH (FORCE)")
+        )
 
 
 @contextmanager

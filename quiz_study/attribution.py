@@ -49,8 +49,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as scipy_stats
 
-from quiz_study import design as design_mod
 from quiz_architectures.architectures import parse_spec
+from quiz_study import design as design_mod
 from quiz_study.design import FACTORS, LEVELS, OFF_PATH_FACTORS, PATH_FACTORS, TOGGLE_CONDITIONS, Design
 from quiz_study.errors import StudyError
 from suitebench.stats import holm_adjust, measured_totals
@@ -120,7 +120,7 @@ def attribution_data(timings: pd.DataFrame) -> AttributionData:
     frame = frame[frame["test"].isin(keep)].copy()
     frame["log_s"] = np.log(frame["seconds"].clip(lower=1e-9))
     for factor in FACTORS:
-        frame[factor] = frame["variant"].map(lambda label: cells[label][factor]).astype(int)
+        frame[factor] = frame["variant"].map(lambda label, factor=factor: cells[label][factor]).astype(int)
     columns = [PROCESS_COLUMN, "run_id", "repetition", "variant", "test", "category", "seconds", "log_s", *FACTORS]
     return AttributionData(
         frame=frame[columns].reset_index(drop=True), excluded_tests=tuple(excluded), other_variants=tuple(others)
@@ -203,9 +203,7 @@ def _choose_terms(cells: pd.DataFrame, interactions: str | Sequence[str]) -> tup
     terms = [*mains, *wanted]
     x = design_mod.model_matrix(cells, terms)
     if np.linalg.matrix_rank(x) < x.shape[1]:
-        raise StudyError(
-            f"the terms {', '.join(terms)} are not all estimable from the {len(cells)} measured cells"
-        )
+        raise StudyError(f"the terms {', '.join(terms)} are not all estimable from the {len(cells)} measured cells")
     return terms, not_estimable
 
 
@@ -307,7 +305,11 @@ def path_orders(path: Sequence[str] = PATH_FACTORS) -> list[tuple[str, ...]]:
     """Orders of the path switches that never pass through a refused cell (wiring before isolation)."""
     orders = []
     for order in permutations(path):
-        if "isolation" in order and "session_wiring" in order and order.index("isolation") < order.index("session_wiring"):
+        if (
+            "isolation" in order
+            and "session_wiring" in order
+            and order.index("isolation") < order.index("session_wiring")
+        ):
             continue
         orders.append(order)
     return orders

@@ -74,15 +74,30 @@ def register_run(subparsers: argparse._SubParsersAction, defaults: CommandDefaul
         "and record the run under data/runs/<run-id>/.",
     )
     parser.add_argument(
-        "--arch", "--variant", dest="variants", action="append", type=architecture_spec, metavar="SPEC",
+        "--arch",
+        "--variant",
+        dest="variants",
+        action="append",
+        type=architecture_spec,
+        metavar="SPEC",
         help="architecture to measure, repeatable: baseline, transactional or PRESET+name=value,... "
         "(optionally @n=WORKERS for pytest-xdist; default: baseline and transactional)",
     )
     parser.add_argument(
-        "--switch", dest="switches", action="append", type=switch_assignment, default=[], metavar="NAME=VALUE",
+        "--switch",
+        dest="switches",
+        action="append",
+        type=switch_assignment,
+        default=[],
+        metavar="NAME=VALUE",
         help="override one switch in every architecture, repeatable (e.g. storage=disk)",
     )
-    parser.add_argument("--suite", type=engine_cli.existing_directory, metavar="PATH", help=f"the suite under study (default {paths.SUITE})")
+    parser.add_argument(
+        "--suite",
+        type=engine_cli.existing_directory,
+        metavar="PATH",
+        help=f"the suite under study (default {paths.SUITE})",
+    )
     engine_cli.add_schedule_options(parser, defaults)
     parser.set_defaults(handler=_handle_run)
 
@@ -104,7 +119,9 @@ SUBCOMMANDS = {**engine_cli.SUBCOMMANDS, "run": register_run}
 
 def build_parser() -> argparse.ArgumentParser:
     return engine_cli.build_parser(
-        STUDY_DEFAULTS, SUBCOMMANDS, description="Test-performance study of the quiz API's suite (on the suitebench engine)."
+        STUDY_DEFAULTS,
+        SUBCOMMANDS,
+        description="Test-performance study of the quiz API's suite (on the suitebench engine).",
     )
 
 

@@ -490,15 +490,25 @@ def design_for_variants(variants: Iterable[str]) -> Design:
     efficiency = d_efficiency(cells, terms) if len(terms) == len(FACTORS) else float("nan")
     statement = (
         f"{len(cells)} measured cells of the 48 runnable ones"
-        + (f" (D-efficiency {efficiency:.2f} per run relative to the full factorial)" if np.isfinite(efficiency) else "")
+        + (
+            f" (D-efficiency {efficiency:.2f} per run relative to the full factorial)"
+            if np.isfinite(efficiency)
+            else ""
+        )
         + ". Isolation is defined at session_wiring=injected, session_wiring at isolation=recreate. "
         + f"Main effects of {', '.join(terms) or 'no switch'} "
         + (
-            "are partially aliased with two-factor interactions (alias matrix, centred coding): " + "; ".join(aliased) + "."
+            "are partially aliased with two-factor interactions (alias matrix, centred coding): "
+            + "; ".join(aliased)
+            + "."
             if aliased
             else "are clear of every two-factor interaction."
         )
-        + ("" if len(terms) == len(FACTORS) else f" Not varied, so not estimated: {', '.join(f for f in FACTORS if f not in terms)}.")
+        + (
+            ""
+            if len(terms) == len(FACTORS)
+            else f" Not varied, so not estimated: {', '.join(f for f in FACTORS if f not in terms)}."
+        )
     )
     return Design(
         name=f"{len(cells)}-cell",

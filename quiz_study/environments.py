@@ -36,12 +36,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from suitebench import store
-from quiz_study.variants import SERIAL, WORKERS_MARK, split_variant, variant_label
-from quiz_study import paths
-from suitebench import stats
 from quiz_architectures.architectures import parse_spec
+from quiz_study import paths
 from quiz_study.errors import StudyError
+from quiz_study.variants import SERIAL, WORKERS_MARK, split_variant, variant_label
+from suitebench import stats, store
 
 Size = Literal["smoke", "standard", "full"]
 SIZES: tuple[str, ...] = ("smoke", "standard", "full")
@@ -98,23 +97,40 @@ def environment_plan(size: Size, *, sections: Sequence[str] = SECTIONS) -> Envir
     """The plan of one size for the chosen sections ("postgres", "parallel" or both)."""
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
-        raise StudyError(f"unknown environment section {unknown[0] if unknown else ''!r}; choose from {', '.join(SECTIONS)}")
+        raise StudyError(
+            f"unknown environment section {unknown[0] if unknown else ''!r}; choose from {', '.join(SECTIONS)}"
+        )
     sections = tuple(s for s in SECTIONS if s in sections)
     if size == "smoke":
         return EnvironmentPlan(
-            size=size, selection={"marker": "integration or isolation"}, repetitions=2, warmup=0,
+            size=size,
+            selection={"marker": "integration or isolation"},
+            repetitions=2,
+            warmup=0,
             strategies={"baseline": ("recreate",), "transactional": ("rollback",)},
-            parallel_storages=("sqlite",), sections=sections, timeout_s=300.0,
+            parallel_storages=("sqlite",),
+            sections=sections,
+            timeout_s=300.0,
         )
     if size == "standard":
         return EnvironmentPlan(
-            size=size, selection={"marker": "not crud and not jwt"}, repetitions=3, warmup=1,
-            strategies=STRATEGIES, parallel_storages=("sqlite", "postgres"), sections=sections,
+            size=size,
+            selection={"marker": "not crud and not jwt"},
+            repetitions=3,
+            warmup=1,
+            strategies=STRATEGIES,
+            parallel_storages=("sqlite", "postgres"),
+            sections=sections,
         )
     if size == "full":
         return EnvironmentPlan(
-            size=size, selection={}, repetitions=4, warmup=1,
-            strategies=STRATEGIES, parallel_storages=("sqlite", "postgres"), sections=sections,
+            size=size,
+            selection={},
+            repetitions=4,
+            warmup=1,
+            strategies=STRATEGIES,
+            parallel_storages=("sqlite", "postgres"),
+            sections=sections,
         )
     raise StudyError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
 
@@ -213,11 +229,18 @@ def _serial_labels(run: store.RunData) -> list[str]:
     return [label for label in labels if split_variant(label)[1] is None]
 
 
-def _suite_comparison(run: store.RunData, base: str, cand: str, settings: _Settings, seed_offset: int) -> dict[str, dict]:
+def _suite_comparison(
+    run: store.RunData, base: str, cand: str, settings: _Settings, seed_offset: int
+) -> dict[str, dict]:
     """compare_suite rows keyed by measure (sum of test totals, process wall time)."""
     frame = stats.compare_suite(
-        run.timings, run.repetitions, baseline=base, candidate=cand,
-        seed=settings.seed + seed_offset, n_resamples=settings.n_resamples, confidence_level=settings.confidence_level,
+        run.timings,
+        run.repetitions,
+        baseline=base,
+        candidate=cand,
+        seed=settings.seed + seed_offset,
+        n_resamples=settings.n_resamples,
+        confidence_level=settings.confidence_level,
     )
     return {row["unit"]: row for row in frame.to_dict("records")}
 
@@ -252,13 +275,19 @@ def postgres_strategies(run: store.RunData, settings: _Settings) -> pd.DataFrame
         if pg_baseline in serial and label != pg_baseline:
             suite = _suite_comparison(run, pg_baseline, label, settings, offset)[stats.SUITE_TESTS_SUM]
             improvement = stats.median_test_improvement(
-                run.timings, baseline=pg_baseline, candidate=label, seed=settings.seed + offset,
+                run.timings,
+                baseline=pg_baseline,
+                candidate=label,
+                seed=settings.seed + offset,
                 n_resamples=settings.n_resamples,
             )
             row.update(
-                speedup_vs_pg_baseline=suite["speedup"], speedup_ci_low=suite["speedup_ci_low"],
-                speedup_ci_high=suite["speedup_ci_high"], mw_p_value=suite["mw_p_value"],
-                median_test_improvement_pct=improvement[0], improvement_ci_low=improvement[1],
+                speedup_vs_pg_baseline=suite["speedup"],
+                speedup_ci_low=suite["speedup_ci_low"],
+                speedup_ci_high=suite["speedup_ci_high"],
+                mw_p_value=suite["mw_p_value"],
+                median_test_improvement_pct=improvement[0],
+                improvement_ci_low=improvement[1],
                 improvement_ci_high=improvement[2],
             )
         elif label == pg_baseline:
@@ -267,33 +296,61 @@ def postgres_strategies(run: store.RunData, settings: _Settings) -> pd.DataFrame
             # cand = SQLite, base = PostgreSQL: speedup = PostgreSQL time / SQLite time
             ratio = _suite_comparison(run, label, preset, settings, 100 + offset)[stats.SUITE_TESTS_SUM]
             row.update(
-                vs_sqlite_preset=preset, pg_over_sqlite=ratio["speedup"],
-                pg_over_sqlite_ci_low=ratio["speedup_ci_low"], pg_over_sqlite_ci_high=ratio["speedup_ci_high"],
+                vs_sqlite_preset=preset,
+                pg_over_sqlite=ratio["speedup"],
+                pg_over_sqlite_ci_low=ratio["speedup_ci_low"],
+                pg_over_sqlite_ci_high=ratio["speedup_ci_high"],
             )
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(STRATEGY_COLUMNS))
     order = {p: i for i, p in enumerate(PRESETS)}
-    return frame.sort_values(["wiring_of", "median_suite_s"], key=lambda c: c.map(order) if c.name == "wiring_of" else c).reset_index(drop=True)
+    return frame.sort_values(
+        ["wiring_of", "median_suite_s"], key=lambda c: c.map(order) if c.name == "wiring_of" else c
+    ).reset_index(drop=True)
 
 
 def storage_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
     """The architecture speedup (baseline -> transactional preset) on each storage, serially."""
     serial = set(_serial_labels(run))
-    pairs = [("sqlite", "baseline", "transactional"), ("postgres", postgres_variant("baseline"), postgres_variant("transactional"))]
+    pairs = [
+        ("sqlite", "baseline", "transactional"),
+        ("postgres", postgres_variant("baseline"), postgres_variant("transactional")),
+    ]
     rows = []
     for offset, (storage, base, cand) in enumerate(pairs):
         if not {base, cand} <= serial:
             continue
         improvement = stats.median_test_improvement(
-            run.timings, baseline=base, candidate=cand, seed=settings.seed + 200 + offset, n_resamples=settings.n_resamples
+            run.timings,
+            baseline=base,
+            candidate=cand,
+            seed=settings.seed + 200 + offset,
+            n_resamples=settings.n_resamples,
         )
         for measure, row in _suite_comparison(run, base, cand, settings, 200 + offset).items():
-            rows.append({
-                "storage": storage, "baseline_variant": base, "candidate_variant": cand, "measure": measure,
-                **{k: row[k] for k in ("median_base_s", "median_cand_s", "speedup", "speedup_ci_low", "speedup_ci_high", "mw_p_value", "cliffs_delta")},
-                "median_test_improvement_pct": improvement[0], "improvement_ci_low": improvement[1],
-                "improvement_ci_high": improvement[2],
-            })
+            rows.append(
+                {
+                    "storage": storage,
+                    "baseline_variant": base,
+                    "candidate_variant": cand,
+                    "measure": measure,
+                    **{
+                        k: row[k]
+                        for k in (
+                            "median_base_s",
+                            "median_cand_s",
+                            "speedup",
+                            "speedup_ci_low",
+                            "speedup_ci_high",
+                            "mw_p_value",
+                            "cliffs_delta",
+                        )
+                    },
+                    "median_test_improvement_pct": improvement[0],
+                    "improvement_ci_low": improvement[1],
+                    "improvement_ci_high": improvement[2],
+                }
+            )
     return pd.DataFrame(rows, columns=list(STORAGE_COLUMNS))
 
 
@@ -310,8 +367,10 @@ def parallel_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
         if not any(split_variant(label)[1] for label in mine):
             continue
         frame = speedup_table(
-            run.repetitions[run.repetitions["variant"].isin(mine)], seed=settings.seed,
-            reference=reference, n_resamples=settings.n_resamples,
+            run.repetitions[run.repetitions["variant"].isin(mine)],
+            seed=settings.seed,
+            reference=reference,
+            n_resamples=settings.n_resamples,
         )
         parts.append(frame.assign(storage=storage))
     if not parts:
@@ -323,12 +382,12 @@ def parallel_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
 def is_environment_run(run: store.RunData) -> bool:
     """A run with PostgreSQL or `@n=` variants next to the SQLite presets."""
     labels = set(map(str, run.measured_repetitions["variant"]))
-    return bool(labels & set(PRESETS)) and any(
-        split_variant(label)[1] is not None or PG in label for label in labels
-    )
+    return bool(labels & set(PRESETS)) and any(split_variant(label)[1] is not None or PG in label for label in labels)
 
 
-def environment_tables(run_dir: Path | str, *, seed: int | None = None, n_resamples: int | None = None) -> dict[str, pd.DataFrame]:
+def environment_tables(
+    run_dir: Path | str, *, seed: int | None = None, n_resamples: int | None = None
+) -> dict[str, pd.DataFrame]:
     """Every table of the PostgreSQL and parallel sections, regenerated from the run's files.
 
     Returns
@@ -351,17 +410,22 @@ def environment_tables(run_dir: Path | str, *, seed: int | None = None, n_resamp
     speedups = parallel_speedups(run, settings)
     valid = stats.measured_repetitions(run.repetitions)
     return {
-        "environment_run": pd.DataFrame([{
-            "run_id": run.run_id,
-            "profile": run.metadata.get("profile"),
-            "status": run.metadata.get("status"),
-            "selection": " ".join(f"-{'m' if k == 'marker' else 'k'} {v!r}" for k, v in selection.items()) or "whole suite",
-            "variants": int(valid["variant"].nunique()),
-            "measured_repetitions_per_variant": int(valid.groupby("variant").size().min()) if len(valid) else 0,
-            "invalid_measured_repetitions": int((~run.repetitions["warmup"] & ~run.repetitions["valid"]).sum()),
-            "seed": settings.seed,
-            "n_resamples": settings.n_resamples,
-        }]),
+        "environment_run": pd.DataFrame(
+            [
+                {
+                    "run_id": run.run_id,
+                    "profile": run.metadata.get("profile"),
+                    "status": run.metadata.get("status"),
+                    "selection": " ".join(f"-{'m' if k == 'marker' else 'k'} {v!r}" for k, v in selection.items())
+                    or "whole suite",
+                    "variants": int(valid["variant"].nunique()),
+                    "measured_repetitions_per_variant": int(valid.groupby("variant").size().min()) if len(valid) else 0,
+                    "invalid_measured_repetitions": int((~run.repetitions["warmup"] & ~run.repetitions["valid"]).sum()),
+                    "seed": settings.seed,
+                    "n_resamples": settings.n_resamples,
+                }
+            ]
+        ),
         "postgres_strategies": postgres_strategies(run, settings),
         "storage_speedups": storage_speedups(run, settings),
         "parallel_speedups": speedups,
@@ -480,10 +544,12 @@ def format_speedup_table(frame: pd.DataFrame, *, style: str = "plain") -> list[s
             "median wall base (s)": frame["median_base_s"],
             "median wall cand (s)": frame["median_cand_s"],
             "speedup": frame["speedup"],
-            "95% CI": [f"[{low:.2f}, {high:.2f}]" for low, high in zip(frame["speedup_ci_low"], frame["speedup_ci_high"])],
+            "95% CI": [
+                f"[{low:.2f}, {high:.2f}]" for low, high in zip(frame["speedup_ci_low"], frame["speedup_ci_high"])
+            ],
             "n": [f"{b}/{c}" for b, c in zip(frame["n_base"], frame["n_cand"])],
         }
     )
-    return stats.format_table(shown, style=style, floatfmt={"speedup": ".2f", "median wall base (s)": ".2f", "median wall cand (s)": ".2f"}).splitlines()
-
-
+    return stats.format_table(
+        shown, style=style, floatfmt={"speedup": ".2f", "median wall base (s)": ".2f", "median wall cand (s)": ".2f"}
+    ).splitlines()

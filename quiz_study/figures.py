@@ -73,6 +73,7 @@ def message_figure(text: str, *, width_in: float = 8.0, height_in: float = 1.2) 
 
 def plain_log_ticks(axis) -> None:
     """Log-axis tick labels as plain numbers (0.01, 0.1, 1, 10) instead of 10^k notation."""
+
     def label(value: float, _position: object) -> str:
         if value <= 0:
             return ""
@@ -145,12 +146,24 @@ def repetition_walls(repetitions: pd.DataFrame) -> Figure:
         axes.plot(frame.loc[measured, "repetition"], frame.loc[measured, "wall_s"], "o", color=colour, label=variant)
         warm = mine & warmup
         if warm.any():
-            axes.plot(frame.loc[warm, "repetition"], frame.loc[warm, "wall_s"], "o", mfc="none", color=colour,
-                      label=f"{variant} (warm-up)")
+            axes.plot(
+                frame.loc[warm, "repetition"],
+                frame.loc[warm, "wall_s"],
+                "o",
+                mfc="none",
+                color=colour,
+                label=f"{variant} (warm-up)",
+            )
         bad = mine & ~valid
         if bad.any():
-            axes.plot(frame.loc[bad, "repetition"], frame.loc[bad, "wall_s"], "x", color=colour, ms=9,
-                      label=f"{variant} (invalid)")
+            axes.plot(
+                frame.loc[bad, "repetition"],
+                frame.loc[bad, "wall_s"],
+                "x",
+                color=colour,
+                ms=9,
+                label=f"{variant} (invalid)",
+            )
     axes.set_xlabel("repetition (execution order)")
     axes.set_ylabel("pytest process wall time (s)")
     axes.set_ylim(bottom=0)
@@ -183,8 +196,12 @@ def distributions(timings: pd.DataFrame, *, variants: Sequence[str] | None = Non
         jitter = rng.uniform(-0.18, 0.18, size=values.size)
         axes.scatter(values, position + jitter, s=10, alpha=0.6, color=variant_colour(variant, chosen), zorder=3)
         if values.size:
-            axes.annotate(f"median {np.median(values) * 1000:.3g} ms", (np.median(values), position + 0.3),
-                          fontsize=8, ha="center")
+            axes.annotate(
+                f"median {np.median(values) * 1000:.3g} ms",
+                (np.median(values), position + 0.3),
+                fontsize=8,
+                ha="center",
+            )
     axes.set_xscale("log")
     plain_log_ticks(axes.xaxis)
     axes.set_xlabel("per-test time: median total (setup + call + teardown) over repetitions, seconds (log)")
@@ -204,8 +221,13 @@ def ecdfs(timings: pd.DataFrame, *, variants: Sequence[str] | None = None) -> Fi
     for variant in chosen:
         values = np.sort(totals.loc[totals["variant"] == variant, "seconds"].to_numpy(float))
         fraction = np.arange(1, values.size + 1) / values.size
-        axes.step(values, fraction, where="post", color=variant_colour(variant, chosen),
-                  label=f"{variant} (n = {values.size})")
+        axes.step(
+            values,
+            fraction,
+            where="post",
+            color=variant_colour(variant, chosen),
+            label=f"{variant} (n = {values.size})",
+        )
     axes.set_xscale("log")
     plain_log_ticks(axes.xaxis)
     axes.set_ylim(0, 1)
@@ -264,8 +286,14 @@ def speedup_forest(
     if target_improvement_pct is not None and target_improvement_pct < 100:
         target = 100.0 / (100.0 - target_improvement_pct)
         axes.axvline(target, color="#c44e52", lw=0.9, ls=":")
-        axes.annotate(f"{target_improvement_pct:g} % faster = {target:.2f}x", (target, n - 0.5),
-                      fontsize=7, color="#c44e52", ha="left", va="bottom")
+        axes.annotate(
+            f"{target_improvement_pct:g} % faster = {target:.2f}x",
+            (target, n - 0.5),
+            fontsize=7,
+            color="#c44e52",
+            ha="left",
+            va="bottom",
+        )
     labels = [short_test_name(u, width=60) for u in frame["unit"]]
     axes.set_yticks(y, labels, fontsize=6.5)
     if highlight is not None:
@@ -308,8 +336,13 @@ def phase_breakdown(phases: pd.DataFrame, phases_by_category: pd.DataFrame | Non
         height = max(height, 1.2 + 0.28 * len(phases_by_category))
     figure = new_figure(10.0 if panels == 2 else 7.5, height)
     axes = figure.subplots(1, panels, squeeze=False)[0]
-    parts = [("setup", "setup_s"), ("call", "call_s"), ("teardown", "teardown_s"),
-             ("session fixtures", "session_fixtures_s"), ("outside tests", "outside_tests_s")]
+    parts = [
+        ("setup", "setup_s"),
+        ("call", "call_s"),
+        ("teardown", "teardown_s"),
+        ("session fixtures", "session_fixtures_s"),
+        ("outside tests", "outside_tests_s"),
+    ]
     left = np.zeros(len(variants))
     for label, column in parts:
         if column not in phases:
@@ -319,8 +352,9 @@ def phase_breakdown(phases: pd.DataFrame, phases_by_category: pd.DataFrame | Non
         axes[0].barh(variants, values, left=left, color=PHASE_COLOURS[label], label=label, edgecolor="white")
         left += values
     for position, total in enumerate(left):
-        axes[0].annotate(f"{total:.2f} s", (total, position), xytext=(3, 0), textcoords="offset points",
-                         va="center", fontsize=8)
+        axes[0].annotate(
+            f"{total:.2f} s", (total, position), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
+        )
     axes[0].set_xlabel("seconds per suite run (medians over repetitions)")
     axes[0].set_title("Where one pytest process spends its time", fontsize=10)
     axes[0].legend(fontsize=7, loc="lower right")
@@ -398,8 +432,15 @@ def trend(trend_table: pd.DataFrame, *, highlight_run: str | None = None) -> Fig
         x = [position[r] for r in rows["run_id"]]
         median = rows["median_s"].to_numpy(float)
         err = np.vstack([median - rows["p25_s"].to_numpy(float), rows["p75_s"].to_numpy(float) - median])
-        axes.errorbar(x, median, yerr=np.clip(err, 0, None), fmt="o-", capsize=3,
-                      color=variant_colour(variant, variants), label=variant)
+        axes.errorbar(
+            x,
+            median,
+            yerr=np.clip(err, 0, None),
+            fmt="o-",
+            capsize=3,
+            color=variant_colour(variant, variants),
+            label=variant,
+        )
     if highlight_run in position:
         axes.axvline(position[highlight_run], color="grey", lw=0.8, ls=":")
     axes.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=7)

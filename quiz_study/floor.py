@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from suitebench import store
-from quiz_study import paths
 from quiz_architectures.architectures import parse_spec
+from quiz_study import paths
 from quiz_study.errors import StudyError
 from quiz_study.variants import resolve_variants, run_benchmark
+from suitebench import store
 from suitebench.runner import Executor, child_environment, execute_process, selection_args
 from suitebench.stats import DEFAULT_RESAMPLES, measured_totals
 
@@ -96,8 +96,11 @@ def collect_tests(
         out = Path(scratch) / "tests.json"
         command = [sys.executable, "-c", _COLLECT_SCRIPT, str(out), str(suite_path), *selection_args(selection)]
         outcome = execute_process(
-            command, env=child_environment(environ=environ), cwd=paths.ROOT,
-            log_path=Path(scratch) / "collect.log", timeout_s=timeout_s,
+            command,
+            env=child_environment(environ=environ),
+            cwd=paths.ROOT,
+            log_path=Path(scratch) / "collect.log",
+            timeout_s=timeout_s,
         )
         log = (Path(scratch) / "collect.log").read_text(encoding="utf-8", errors="replace")
         result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"exit_code": outcome.exit_code}

@@ -19,7 +19,6 @@ from quiz_study.errors import StudyError
 from quiz_study.tables import CONFIDENCE_LEVEL, TABLE_DESCRIPTIONS, regeneration_call
 
 
-
 def _format_number(value: Any, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "n/a"
@@ -60,7 +59,11 @@ def format_measured(value: float, unit: str) -> str:
         return _format_number(value, ".1f")
     if unit == "s":
         return _format_number(value, ".4g")
-    return _format_number(value, ".0f") if isinstance(value, float) and float(value).is_integer() else _format_number(value, ".4g")
+    return (
+        _format_number(value, ".0f")
+        if isinstance(value, float) and float(value).is_integer()
+        else _format_number(value, ".4g")
+    )
 
 
 def _interval(low: Any, high: Any, spec: str) -> str:
@@ -102,15 +105,18 @@ def verdicts_display(verdicts: pd.DataFrame) -> pd.DataFrame:
         unit = "" if row.unit not in ("%", "s") else f" {row.unit}"
         verdict = "PASS" if row.passed else "FAIL"
         verdict += " (conclusive)" if row.conclusive else " (inconclusive: the interval straddles the target)"
-        rows.append({
-            "criterion": row.criterion,
-            "measured": format_measured(row.measured, row.unit) + unit,
-            "95 % CI": _interval(row.ci_low, row.ci_high, spec),
-            "target": ("< " if row.unit == "s" else ">= " if row.unit == "%" else "= ")
-            + format_measured(row.target, row.unit) + unit,
-            "verdict": verdict,
-            "how it was measured": row.how,
-        })
+        rows.append(
+            {
+                "criterion": row.criterion,
+                "measured": format_measured(row.measured, row.unit) + unit,
+                "95 % CI": _interval(row.ci_low, row.ci_high, spec),
+                "target": ("< " if row.unit == "s" else ">= " if row.unit == "%" else "= ")
+                + format_measured(row.target, row.unit)
+                + unit,
+                "verdict": verdict,
+                "how it was measured": row.how,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -119,20 +125,34 @@ def seed_claims_display(claims: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for row in claims.itertuples(index=False):
         spec = ".1f" if row.unit == "%" else ".4g"
-        rows.append({
-            "figure": row.figure,
-            "the seed's claim (not measured here)": f"{format(row.seed_claim, 'g')} {row.unit}",
-            "where the seed says it": row.seed_says,
-            "our measurement": f"{format_measured(row.measured, row.unit)} {row.unit}",
-            "our 95 % CI": _interval(row.ci_low, row.ci_high, spec),
-            "how we measured it": row.how_we_measured,
-        })
+        rows.append(
+            {
+                "figure": row.figure,
+                "the seed's claim (not measured here)": f"{format(row.seed_claim, 'g')} {row.unit}",
+                "where the seed says it": row.seed_says,
+                "our measurement": f"{format_measured(row.measured, row.unit)} {row.unit}",
+                "our 95 % CI": _interval(row.ci_low, row.ci_high, spec),
+                "how we measured it": row.how_we_measured,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 _TEST_COLUMNS = (
-    "unit", "n_base", "n_cand", "median_base_s", "median_cand_s", "improvement_pct", "speedup",
-    "speedup_ci_low", "speedup_ci_high", "mw_p_value", "mw_p_holm", "cliffs_delta", "hl_ratio", "note",
+    "unit",
+    "n_base",
+    "n_cand",
+    "median_base_s",
+    "median_cand_s",
+    "improvement_pct",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "mw_p_value",
+    "mw_p_holm",
+    "cliffs_delta",
+    "hl_ratio",
+    "note",
 )
 _DISPLAY: dict[str, Any] = {
     "verdicts": verdicts_display,
@@ -171,8 +191,9 @@ def table_html(tables: Mapping[str, pd.DataFrame], name: str, *, caption: bool =
     if caption:
         call = html.escape(regeneration_call(run["run_dir"], name))
         text = f"{html.escape(TABLE_DESCRIPTIONS.get(name, name))}. Regenerate: <code>{call}</code>"
-    return frame_html(display_frame(tables, name), table_id=name, caption=text,
-                      empty=f"(table {name} is empty for this run)")
+    return frame_html(
+        display_frame(tables, name), table_id=name, caption=text, empty=f"(table {name} is empty for this run)"
+    )
 
 
 def format_header(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -197,7 +218,9 @@ def format_verdict_summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         ci = _interval(row.ci_low, row.ci_high, spec)
         ci_text = f" (95 % CI {ci})" if ci != "n/a" else ""
         unit = f" {row.unit}" if row.unit in ("%", "s") else f" {row.unit}"
-        lines.append(f"{row.criterion}: {status}, {certainty}: measured {format_measured(row.measured, row.unit)}{unit}{ci_text}.")
+        lines.append(
+            f"{row.criterion}: {status}, {certainty}: measured {format_measured(row.measured, row.unit)}{unit}{ci_text}."
+        )
     return lines
 
 
@@ -236,8 +259,7 @@ def format_reproducibility(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             lines.append(f"{item}: the 95 % intervals overlap ({values}).")
         else:
             lines.append(
-                f"{item}: the 95 % intervals do NOT overlap ({values}); "
-                "the two runs disagree by more than their noise."
+                f"{item}: the 95 % intervals do NOT overlap ({values}); the two runs disagree by more than their noise."
             )
     tests = tables["reproducibility_tests"]
     known = tests.dropna(subset=["cis_overlap"]) if len(tests) else tests
@@ -278,5 +300,3 @@ def format_regeneration(tables: Mapping[str, pd.DataFrame]) -> str:
 def markdown_lines(lines: Sequence[str]) -> str:
     """Lines as a Markdown bullet list."""
     return "\n".join(f"- {line}" for line in lines)
-
-

@@ -153,22 +153,43 @@ def format_config(fuzz_pass: FuzzPass) -> str:
 
 
 def schemathesis_command(
-    *, base_url: str, config_path: Path, report_path: Path, seed: int, max_examples: int,
-    phases: tuple[str, ...], exclude_operations: tuple[str, ...],
+    *,
+    base_url: str,
+    config_path: Path,
+    report_path: Path,
+    seed: int,
+    max_examples: int,
+    phases: tuple[str, ...],
+    exclude_operations: tuple[str, ...],
 ) -> list[str]:
     command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config_path), "--no-color",
-        "run", f"{base_url}/openapi.json",
-        "--checks", "not_a_server_error",
-        "--seed", str(seed),
-        "--max-examples", str(max_examples),
-        "--phases", ",".join(phases),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config_path),
+        "--no-color",
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--seed",
+        str(seed),
+        "--max-examples",
+        str(max_examples),
+        "--phases",
+        ",".join(phases),
         # One worker and no example database: the same seed sends the same requests.
-        "--workers", "1",
-        "--generation-database", "none",
-        "--request-timeout", "30",
-        "--report", "ndjson",
-        "--report-ndjson-path", str(report_path),
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report_path),
     ]
     for operation in exclude_operations:
         command += ["--exclude-name", operation]
@@ -234,8 +255,14 @@ def _error_line(event_type: str, event: Mapping[str, Any]) -> str:
 
 
 def run_pass(
-    fuzz_pass: FuzzPass, *, base_url: str, seed: int, max_examples: int, workdir: Path,
-    phases: tuple[str, ...] = ALL_PHASES, timeout_s: float = DEFAULT_TIMEOUT_S,
+    fuzz_pass: FuzzPass,
+    *,
+    base_url: str,
+    seed: int,
+    max_examples: int,
+    workdir: Path,
+    phases: tuple[str, ...] = ALL_PHASES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> PassResult:
     """Run schemathesis once for `fuzz_pass`; it stops by itself, or is killed after `timeout_s`."""
     require_loopback(base_url)
@@ -246,21 +273,30 @@ def run_pass(
     config_path.write_text(format_config(fuzz_pass), encoding="utf-8")
     report_path.unlink(missing_ok=True)
     command = schemathesis_command(
-        base_url=base_url, config_path=config_path, report_path=report_path, seed=seed,
-        max_examples=max_examples, phases=phases, exclude_operations=fuzz_pass.exclude_operations,
+        base_url=base_url,
+        config_path=config_path,
+        report_path=report_path,
+        seed=seed,
+        max_examples=max_examples,
+        phases=phases,
+        exclude_operations=fuzz_pass.exclude_operations,
     )
     # An explicit environment: no hooks module or settings of the caller's shell leak in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMATHESIS_")}
     env.update({"NO_COLOR": "1", "PYTHONUNBUFFERED": "1"})
     started = time.perf_counter()
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             exit_code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            raise StudyError(f"fuzz pass {fuzz_pass.name!r} did not finish within {timeout_s:.0f} s; see {log_path}") from None
+            raise StudyError(
+                f"fuzz pass {fuzz_pass.name!r} did not finish within {timeout_s:.0f} s; see {log_path}"
+            ) from None
     duration_s = time.perf_counter() - started
     if not report_path.exists():
         raise StudyError(f"fuzz pass {fuzz_pass.name!r} wrote no report (exit code {exit_code}); see {log_path}")
@@ -269,15 +305,24 @@ def run_pass(
     if exit_code not in (0, 1) or counts["stop_reason"] is None:
         raise StudyError(f"schemathesis failed in pass {fuzz_pass.name!r} (exit code {exit_code}); see {log_path}")
     return PassResult(
-        name=fuzz_pass.name, exit_code=exit_code, duration_s=duration_s,
-        report_path=str(report_path), log_path=str(log_path), **counts,
+        name=fuzz_pass.name,
+        exit_code=exit_code,
+        duration_s=duration_s,
+        report_path=str(report_path),
+        log_path=str(log_path),
+        **counts,
     )
 
 
 def fuzz_api(
-    *, base_url: str, seed: int, max_examples: int, workdir: Path,
+    *,
+    base_url: str,
+    seed: int,
+    max_examples: int,
+    workdir: Path,
     passes: tuple[FuzzPass, ...] = (FuzzPass("anonymous"),),
-    phases: tuple[str, ...] = ALL_PHASES, timeout_s: float = DEFAULT_TIMEOUT_S,
+    phases: tuple[str, ...] = ALL_PHASES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> FuzzResult:
     """Fuzz the API served at `base_url` (loopback only) with every pass in turn.
 
@@ -300,11 +345,21 @@ def fuzz_api(
         if remaining <= 0:
             raise StudyError(f"fuzzing ran out of its {timeout_s:.0f} s before pass {fuzz_pass.name!r}")
         results.append(
-            run_pass(fuzz_pass, base_url=base_url, seed=seed, max_examples=max_examples, workdir=workdir,
-                     phases=phases, timeout_s=remaining)
+            run_pass(
+                fuzz_pass,
+                base_url=base_url,
+                seed=seed,
+                max_examples=max_examples,
+                workdir=workdir,
+                phases=phases,
+                timeout_s=remaining,
+            )
         )
     return FuzzResult(
-        seed=seed, max_examples=max_examples, base_url=base_url, schemathesis_version=version,
+        seed=seed,
+        max_examples=max_examples,
+        base_url=base_url,
+        schemathesis_version=version,
         requests_sent=sum(r.requests_sent for r in results),
         server_errors=sum(r.server_errors for r in results),
         failures=[f"[{r.name}] {line}" for r in results for line in r.failures],
@@ -339,8 +394,12 @@ def free_loopback_port() -> int:
 
 @contextmanager
 def served_quiz_api(
-    *, workdir: Path, database_url: str | None = None, admin_username: str = "fuzz_admin",
-    admin_password: str = "fuzz-admin-password", startup_timeout_s: float = 30.0,
+    *,
+    workdir: Path,
+    database_url: str | None = None,
+    admin_username: str = "fuzz_admin",
+    admin_password: str = "fuzz-admin-password",
+    startup_timeout_s: float = 30.0,
     environment: Mapping[str, str] | None = None,
 ) -> Iterator[ServedApi]:
     """Run `python -m quiz_api` on 127.0.0.1 with a first admin and cheap password hashing;
@@ -358,20 +417,24 @@ def served_quiz_api(
     port = free_loopback_port()
     # Only QUIZ_* variables given here reach the server, never the caller's shell settings.
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
-    env.update({
-        "DATABASE_URL": database_url,
-        "QUIZ_ADMIN_USERNAME": admin_username,
-        "QUIZ_ADMIN_PASSWORD": admin_password,
-        "QUIZ_PASSWORD_HASH": "test",
-        "QUIZ_ENV": "development",
-        "QUIZ_SECRET_KEY": secrets.token_urlsafe(32),
-        **(environment or {}),
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "QUIZ_ADMIN_USERNAME": admin_username,
+            "QUIZ_ADMIN_PASSWORD": admin_password,
+            "QUIZ_PASSWORD_HASH": "test",
+            "QUIZ_ENV": "development",
+            "QUIZ_SECRET_KEY": secrets.token_urlsafe(32),
+            **(environment or {}),
+        }
+    )
     served = ServedApi(f"http://127.0.0.1:{port}", workdir / "server.log", admin_username, admin_password)
     with served.log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "quiz_api", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_healthy(served, process, startup_timeout_s)
@@ -411,7 +474,9 @@ def quiz_fuzz_passes(*, base_url: str, admin_username: str, admin_password: str)
     with httpx.Client(base_url=base_url, timeout=30) as api:
         login = api.post("/login", json={"username": admin_username, "password": admin_password})
         if login.status_code != 200:
-            raise StudyError(f"cannot log in as {admin_username!r} to prepare fuzzing: {login.status_code} {login.text}")
+            raise StudyError(
+                f"cannot log in as {admin_username!r} to prepare fuzzing: {login.status_code} {login.text}"
+            )
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
 
         def create(path: str, body: dict[str, Any]) -> int:
@@ -447,14 +512,24 @@ def quiz_fuzz_passes(*, base_url: str, admin_username: str, admin_password: str)
 
 
 def fuzz_quiz_api(
-    *, served: ServedApi, seed: int, max_examples: int, workdir: Path,
-    phases: tuple[str, ...] = ALL_PHASES, timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    served: ServedApi,
+    seed: int,
+    max_examples: int,
+    workdir: Path,
+    phases: tuple[str, ...] = ALL_PHASES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> FuzzResult:
     """Prepare the served quiz API and fuzz it anonymously and as an admin."""
     passes = quiz_fuzz_passes(
         base_url=served.base_url, admin_username=served.admin_username, admin_password=served.admin_password
     )
     return fuzz_api(
-        base_url=served.base_url, seed=seed, max_examples=max_examples, workdir=workdir,
-        passes=passes, phases=phases, timeout_s=timeout_s,
+        base_url=served.base_url,
+        seed=seed,
+        max_examples=max_examples,
+        workdir=workdir,
+        passes=passes,
+        phases=phases,
+        timeout_s=timeout_s,
     )

@@ -10,8 +10,8 @@ import html
 import re
 from pathlib import Path
 
-
 from quiz_study.errors import StudyError
+
 # ---------------------------------------------------------------- HTML export
 
 _PAGE_CSS = """
@@ -39,8 +39,8 @@ _EXTERNAL_CSS = re.compile(r"""(?:@import|url\(\s*["']?\s*(?:https?:)?//)""", re
 
 def external_references(text: str) -> list[str]:
     """``src``/``href`` attributes and CSS imports that point at another host (a self-contained page has none)."""
-    found = [text[m.start(): m.start() + 80] for m in _EXTERNAL.finditer(text)]
-    found += [text[m.start(): m.start() + 80] for m in _EXTERNAL_CSS.finditer(text)]
+    found = [text[m.start() : m.start() + 80] for m in _EXTERNAL.finditer(text)]
+    found += [text[m.start() : m.start() + 80] for m in _EXTERNAL_CSS.finditer(text)]
     return found
 
 
@@ -82,20 +82,25 @@ def export_html(executed_notebook_path: Path | str, html_path: Path | str, *, ti
         if cell.get("cell_type") == "code":
             # A failed cell's traceback and anything the kernel printed on stderr are not report content.
             cell["outputs"] = [
-                o for o in cell.get("outputs", [])
-                if o.get("output_type") != "error" and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                o
+                for o in cell.get("outputs", [])
+                if o.get("output_type") != "error"
+                and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
                 and not {"application/javascript", "text/javascript"} & set(o.get("data", {}))
             ]
     exporter = HTMLExporter(
-        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
         exclude_raw=True,
     )
     body, _ = exporter.from_notebook_node(notebook)
     body = re.sub(r"<script\b.*?</script>", "", body, flags=re.DOTALL | re.IGNORECASE)
     title = title or source.stem
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{_PAGE_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
     external = external_references(page)

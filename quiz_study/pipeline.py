@@ -21,10 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from suitebench import store
-from quiz_study import paths
-from quiz_study import profiles
+from quiz_study import paths, profiles
 from quiz_study.errors import USER_ERRORS, StudyError
+from suitebench import store
 
 NOTEBOOKS: tuple[str, ...] = ("01_benchmark", "02_analysis", "03_regression", "04_validation_report")
 REPORT_NOTEBOOK = "04_validation_report"
@@ -138,7 +137,11 @@ def resolve_run(
 
 
 def measure(
-    *, profile: profiles.Profile, runs_dir: Path | str, run_id: str | None = None, resume: bool = False,
+    *,
+    profile: profiles.Profile,
+    runs_dir: Path | str,
+    run_id: str | None = None,
+    resume: bool = False,
     progress: bool = True,
 ):
     """Run the benchmark as ``profile`` says (both architectures, interleaved); a RunResult."""
@@ -232,9 +235,17 @@ def regression_section(
     recorded_now = not path.exists()
     if recorded_now:
         regression.record_baseline(
-            run.timings, run.repetitions, name=name, store_dir=baselines_dir, variant=variant,
-            metadata={"run_id": run.run_id, "profile": settings.profile,
-                      "environment": run.metadata.get("environment"), "arguments": run.metadata.get("arguments")},
+            run.timings,
+            run.repetitions,
+            name=name,
+            store_dir=baselines_dir,
+            variant=variant,
+            metadata={
+                "run_id": run.run_id,
+                "profile": settings.profile,
+                "environment": run.metadata.get("environment"),
+                "arguments": run.metadata.get("arguments"),
+            },
         )
     baseline = regression.load_baseline(name, baselines_dir)
     recorded_on = baseline.metadata.get("environment") or {}
@@ -243,8 +254,13 @@ def regression_section(
     check = None
     if not differences:
         check = regression.check_regressions(
-            run.timings, baseline=baseline, variant=baseline.variant if baseline.variant in run.variants else variant,
-            threshold=threshold, alpha=alpha, seed=settings.seed, n_resamples=settings.n_resamples,
+            run.timings,
+            baseline=baseline,
+            variant=baseline.variant if baseline.variant in run.variants else variant,
+            threshold=threshold,
+            alpha=alpha,
+            seed=settings.seed,
+            n_resamples=settings.n_resamples,
         )
     calibration, note = None, ""
     if calibration_trials <= 0:
@@ -252,16 +268,28 @@ def regression_section(
     else:
         try:
             calibration = regression.calibrate(
-                run.timings, variant=variant, threshold=threshold, alpha=alpha,
-                n_trials=calibration_trials, seed=settings.seed,
+                run.timings,
+                variant=variant,
+                threshold=threshold,
+                alpha=alpha,
+                n_trials=calibration_trials,
+                seed=settings.seed,
             )
         except USER_ERRORS as problem:
             note = f"no calibration for this run: {problem} (profiles standard and full have enough)"
     trend = tables.trend_table(runs_dir if runs_dir is not None else run_dir.parent, profile=settings.profile)
     return RegressionSection(
-        run_id=run.run_id, variant=variant, baseline_name=name, baseline_path=path,
-        baseline_source_runs=tuple(baseline.source_run_ids), recorded_now=recorded_now,
-        environment_note=environment_note, check=check, calibration=calibration, calibration_note=note, trend=trend,
+        run_id=run.run_id,
+        variant=variant,
+        baseline_name=name,
+        baseline_path=path,
+        baseline_source_runs=tuple(baseline.source_run_ids),
+        recorded_now=recorded_now,
+        environment_note=environment_note,
+        check=check,
+        calibration=calibration,
+        calibration_note=note,
+        trend=trend,
     )
 
 
@@ -272,7 +300,9 @@ def regression_tables(section: RegressionSection) -> dict[str, pd.DataFrame]:
 
     check = section.check
     comparisons = check.comparisons if check is not None else pd.DataFrame()
-    findings = pd.DataFrame([asdict(f) for f in check.findings]) if check is not None and check.findings else pd.DataFrame()
+    findings = (
+        pd.DataFrame([asdict(f) for f in check.findings]) if check is not None and check.findings else pd.DataFrame()
+    )
     calibration = section.calibration.rates if section.calibration is not None else pd.DataFrame()
     return {"comparisons": comparisons, "findings": findings, "calibration": calibration, "trend": section.trend}
 
@@ -340,9 +370,8 @@ def measure_sections(
     dict
         ``{"environments": [run dir], "why": [run dirs]}`` for the sections measured.
     """
-    from quiz_study import environments
+    from quiz_study import environments, why
     from quiz_study import sections as report_sections
-    from quiz_study import why
 
     unknown = [name for name in sections if name not in report_sections.SECTIONS]
     if unknown:
@@ -354,16 +383,25 @@ def measure_sections(
         if on_step:
             on_step(f"measuring {' and '.join(chosen)} ({size} size: quiz_study.environments)")
         result = environments.run_environment_study(
-            size=size, sections=chosen, output_dir=runs_dir, run_id=report_sections.environment_run_id(run_id),
-            resume=resume, seed=profile.seed, progress=progress,
+            size=size,
+            sections=chosen,
+            output_dir=runs_dir,
+            run_id=report_sections.environment_run_id(run_id),
+            resume=resume,
+            seed=profile.seed,
+            progress=progress,
         )
         recorded["environments"] = [Path(result.run_dir)]
     if "why" in sections:
         if on_step:
             on_step(f"measuring why it is faster ({size} size: quiz_study.why)")
         result = why.run_why_study(
-            profile_size=size, output_dir=runs_dir, seed=profile.seed, progress=progress,
-            run_prefix=report_sections.why_run_prefix(run_id), resume=resume,
+            profile_size=size,
+            output_dir=runs_dir,
+            seed=profile.seed,
+            progress=progress,
+            run_prefix=report_sections.why_run_prefix(run_id),
+            resume=resume,
         )
         recorded["why"] = list(result.run_dirs.values())
     return recorded
@@ -383,18 +421,28 @@ def _replace_link(link: Path, target_name: str) -> None:
         raise StudyError(f"cannot point {link} at {target_name}: {problem.strerror or problem}") from None
 
 
-def _notebook_parameters(name: str, *, run_dir: Path, study_paths: StudyPaths, profile: profiles.Profile) -> dict[str, Any]:
+def _notebook_parameters(
+    name: str, *, run_dir: Path, study_paths: StudyPaths, profile: profiles.Profile
+) -> dict[str, Any]:
     if name == WHY_NOTEBOOK:
         from quiz_study.sections import why_runs
 
-        return {"runs_dir": str(study_paths.runs_dir), "run_ids": [p.name for p in why_runs(run_dir)],
-                "size_if_none": "", "seed": profile.seed}
+        return {
+            "runs_dir": str(study_paths.runs_dir),
+            "run_ids": [p.name for p in why_runs(run_dir)],
+            "size_if_none": "",
+            "seed": profile.seed,
+        }
     common = {"runs_dir": str(study_paths.runs_dir), "run_id": run_dir.name}
     if name == "01_benchmark":
         return {**common, "profile": profile.name, "run_new": False}
     if name == "03_regression":
-        return {**common, "baselines_dir": str(study_paths.baselines_dir), "baseline_name": "",
-                "calibration_trials": profile.calibration_trials}
+        return {
+            **common,
+            "baselines_dir": str(study_paths.baselines_dir),
+            "baseline_name": "",
+            "calibration_trials": profile.calibration_trials,
+        }
     return common
 
 
@@ -434,8 +482,7 @@ def render_reports(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from quiz_study import notebooks
-    from quiz_study import html, tables
+    from quiz_study import html, notebooks, tables
 
     run_dir = Path(run_dir)
     report_dir = study_paths.reports_dir / run_dir.name
@@ -480,7 +527,8 @@ def render_reports(
     if on_step:
         on_step("exporting the HTML report")
     html = html.export_html(
-        report_dir / f"{REPORT_NOTEBOOK}.ipynb", report_dir / REPORT_FILE,
+        report_dir / f"{REPORT_NOTEBOOK}.ipynb",
+        report_dir / REPORT_FILE,
         title=f"Validation report, run {run_dir.name}",
     )
     return report_dir, tuple(executed[name] for name in names), html, tables
@@ -533,8 +581,7 @@ def run_study(
         Any step failed (the message names it); ``suitebench.runner.RunInterrupted`` or
         :class:`StudyInterrupted` (both StudyErrors) when interrupted, data kept.
     """
-    from quiz_study import notebooks
-    from quiz_study import formatting, html, tables
+    from quiz_study import formatting, html, notebooks, tables
     from quiz_study import sections as report_sections
     from suitebench.runner import RunInterrupted
 
@@ -566,8 +613,13 @@ def run_study(
     wanted = tuple(chosen.sections if sections is None else sections)
     try:
         measure_sections(
-            wanted, run_id=result.run_id, profile=chosen, runs_dir=study_paths.runs_dir, resume=resume,
-            progress=progress, on_step=on_step,
+            wanted,
+            run_id=result.run_id,
+            profile=chosen,
+            runs_dir=study_paths.runs_dir,
+            resume=resume,
+            progress=progress,
+            on_step=on_step,
         )
     except RunInterrupted as interrupted:
         raise StudyInterrupted(
@@ -645,5 +697,8 @@ def format_summary(result: StudyResult) -> list[str]:
     lines.append(f"report: {result.report_html}")
     lines.append(f"        {result.latest_link / REPORT_FILE} (latest)")
     if result.check:
-        lines.append("check: " + ("all acceptance criteria pass" if result.all_passed else "FAILED: an acceptance criterion is not met"))
+        lines.append(
+            "check: "
+            + ("all acceptance criteria pass" if result.all_passed else "FAILED: an acceptance criterion is not met")
+        )
     return lines

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ X_NAMES = {"extra_tables": "tables", "reference_rows": "reference_rows", "copies
 _COPY_ID = r"(\[copy\d+\]$)|((?<=\[)copy\d+-)|(-copy\d+(?=\]))"
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_tables(extra_tables: int = 0) -> int:
     """Tables the suite creates with `extra_tables` synthetic ones (the quiz schema, its synthetic
     reference table and the extras)."""
@@ -144,7 +144,9 @@ def sweep_processes(timings: pd.DataFrame, repetitions: pd.DataFrame) -> pd.Data
     totals = measured_totals(timings, variants=list(points))
     test_sums = totals.groupby(["run_id", "repetition"])["seconds"].agg(test_sum_s="sum", n_tests="count")
     fixtures = timings[
-        timings["test"].astype(str).str.startswith(FIXTURE_PREFIX) & timings["valid"].astype(bool) & ~timings["warmup"].astype(bool)
+        timings["test"].astype(str).str.startswith(FIXTURE_PREFIX)
+        & timings["valid"].astype(bool)
+        & ~timings["warmup"].astype(bool)
     ]
     fixture_sums = fixtures.groupby(["run_id", "repetition"])["seconds"].sum().rename("fixture_s")
     reps = reps[reps["variant"].isin(list(points))].drop(columns=["n_tests"]).set_index(["run_id", "repetition"])
@@ -376,7 +378,9 @@ def project_suite(
                 se, low, high = float("nan"), float("nan"), float("nan")
             estimates[architecture] = (projected, se)
             per_test = slopes[
-                (slopes["architecture"] == architecture) & (slopes["knob"] == "copies") & (slopes["measure"] == "per_test_s")
+                (slopes["architecture"] == architecture)
+                & (slopes["knob"] == "copies")
+                & (slopes["measure"] == "per_test_s")
             ]["slope_s_per_unit"]
             rows.append(
                 {

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from suitebench import store
-from quiz_study import paths
-from quiz_study import profiles, targets
-from suitebench import cli as engine_cli
-from suitebench import stats
 from quiz_architectures.architectures import parse_spec
+from quiz_study import paths, profiles, targets
 from quiz_study.errors import USER_ERRORS
+from suitebench import cli as engine_cli
+from suitebench import stats, store
 from suitebench.metadata import COMPARABLE_KEYS, metadata_differences
+
 CONFIDENCE_LEVEL = 0.95
 # The pair the report compares when a run measured both.
 PRESET_PAIR: tuple[str, str] = ("baseline", "transactional")
@@ -134,21 +133,36 @@ def _test_rows(timings: pd.DataFrame) -> pd.DataFrame:
     return timings[~timings["test"].astype(str).str.startswith(FIXTURE_PREFIX)]
 
 
-def _bootstrap_interval(data: tuple[np.ndarray, ...], statistic, *, seed: Any, settings: AnalysisSettings) -> tuple[float, float]:
+def _bootstrap_interval(
+    data: tuple[np.ndarray, ...], statistic, *, seed: Any, settings: AnalysisSettings
+) -> tuple[float, float]:
     if any(len(d) < 2 for d in data) or all(np.ptp(d) == 0 for d in data):
         return math.nan, math.nan
     result = sps.bootstrap(
-        data, statistic, n_resamples=settings.n_resamples, confidence_level=settings.confidence_level,
-        method="percentile", vectorized=True, paired=False, rng=np.random.default_rng(seed),
+        data,
+        statistic,
+        n_resamples=settings.n_resamples,
+        confidence_level=settings.confidence_level,
+        method="percentile",
+        vectorized=True,
+        paired=False,
+        rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def _verdict_table(run: store.RunData, settings: AnalysisSettings) -> pd.DataFrame:
     return targets.acceptance_verdicts(
-        run.timings, run.repetitions, baseline=settings.baseline, candidate=settings.candidate,
-        api_test=settings.api_test, seed=settings.seed, suite_target_pct=targets.SUITE_TARGET_PCT,
-        api_target_s=targets.API_TARGET_S, test_target_pct=targets.TEST_TARGET_PCT, n_resamples=settings.n_resamples,
+        run.timings,
+        run.repetitions,
+        baseline=settings.baseline,
+        candidate=settings.candidate,
+        api_test=settings.api_test,
+        seed=settings.seed,
+        suite_target_pct=targets.SUITE_TARGET_PCT,
+        api_target_s=targets.API_TARGET_S,
+        test_target_pct=targets.TEST_TARGET_PCT,
+        n_resamples=settings.n_resamples,
         confidence_level=settings.confidence_level,
     )
 
@@ -163,8 +177,10 @@ def _suite_seed(seed: int) -> np.random.SeedSequence:
 
 def _comparisons(run: store.RunData, settings: AnalysisSettings) -> dict[str, pd.DataFrame]:
     common = dict(
-        baseline=settings.baseline, candidate=settings.candidate,
-        n_resamples=settings.n_resamples, confidence_level=settings.confidence_level,
+        baseline=settings.baseline,
+        candidate=settings.candidate,
+        n_resamples=settings.n_resamples,
+        confidence_level=settings.confidence_level,
     )
     # The sum-of-tests row exactly as acceptance_verdicts computes it (without the repetitions,
     # so with the same child stream), the wall-time row from the call that has them.
@@ -179,7 +195,9 @@ def _comparisons(run: store.RunData, settings: AnalysisSettings) -> dict[str, pd
     }
 
 
-def _headline(verdicts: pd.DataFrame, comparisons: Mapping[str, pd.DataFrame], settings: AnalysisSettings) -> pd.DataFrame:
+def _headline(
+    verdicts: pd.DataFrame, comparisons: Mapping[str, pd.DataFrame], settings: AnalysisSettings
+) -> pd.DataFrame:
     rows = []
     suite = comparisons["suite"].set_index("unit")
     tests = comparisons["tests"].set_index("unit")
@@ -199,27 +217,38 @@ def _headline(verdicts: pd.DataFrame, comparisons: Mapping[str, pd.DataFrame], s
             "n_cand": row["n_cand"],
         }
 
-    for unit, measure in ((stats.SUITE_TESTS_SUM, "suite: sum of test totals (median per run)"),
-                          (stats.SUITE_WALL, "suite: pytest process wall time (median per run)")):
+    for unit, measure in (
+        (stats.SUITE_TESTS_SUM, "suite: sum of test totals (median per run)"),
+        (stats.SUITE_WALL, "suite: pytest process wall time (median per run)"),
+    ):
         if unit in suite.index:
             rows.append(from_comparison(measure, suite.loc[unit]))
     per_test = verdicts[verdicts["criterion"].str.startswith("median per-test improvement")]
     if len(per_test):
         row = per_test.iloc[0]
-        rows.append({
-            "measure": "median over tests of the per-test improvement",
-            "baseline_s": math.nan, "candidate_s": math.nan,
-            "speedup": _improvement_to_speedup(row["measured"]),
-            "speedup_ci_low": _improvement_to_speedup(row["ci_low"]),
-            "speedup_ci_high": _improvement_to_speedup(row["ci_high"]),
-            "improvement_pct": row["measured"],
-            "improvement_pct_ci_low": row["ci_low"],
-            "improvement_pct_ci_high": row["ci_high"],
-            "n_base": suite.loc[stats.SUITE_TESTS_SUM, "n_base"] if stats.SUITE_TESTS_SUM in suite.index else math.nan,
-            "n_cand": suite.loc[stats.SUITE_TESTS_SUM, "n_cand"] if stats.SUITE_TESTS_SUM in suite.index else math.nan,
-        })
+        rows.append(
+            {
+                "measure": "median over tests of the per-test improvement",
+                "baseline_s": math.nan,
+                "candidate_s": math.nan,
+                "speedup": _improvement_to_speedup(row["measured"]),
+                "speedup_ci_low": _improvement_to_speedup(row["ci_low"]),
+                "speedup_ci_high": _improvement_to_speedup(row["ci_high"]),
+                "improvement_pct": row["measured"],
+                "improvement_pct_ci_low": row["ci_low"],
+                "improvement_pct_ci_high": row["ci_high"],
+                "n_base": suite.loc[stats.SUITE_TESTS_SUM, "n_base"]
+                if stats.SUITE_TESTS_SUM in suite.index
+                else math.nan,
+                "n_cand": suite.loc[stats.SUITE_TESTS_SUM, "n_cand"]
+                if stats.SUITE_TESTS_SUM in suite.index
+                else math.nan,
+            }
+        )
     if settings.api_test in tests.index:
-        rows.append(from_comparison(f"API test ({settings.api_test.rsplit('::', 1)[-1]})", tests.loc[settings.api_test]))
+        rows.append(
+            from_comparison(f"API test ({settings.api_test.rsplit('::', 1)[-1]})", tests.loc[settings.api_test])
+        )
     return pd.DataFrame(rows)
 
 
@@ -233,25 +262,49 @@ def _seed_claims(run: store.RunData, verdicts: pd.DataFrame, settings: AnalysisS
     ratio = lambda b, c, axis=-1: np.mean(b, axis=axis) / np.mean(c, axis=axis)  # noqa: E731
     ours: dict[str, tuple[float, float, float, str]] = {}
     low, high = _bootstrap_interval((base,), mean, seed=seeds[0], settings=settings)
-    ours["api_baseline"] = (float(np.mean(base)) if base.size else math.nan, low, high,
-                            f"mean total seconds of the API test under {settings.baseline} over {base.size} fresh processes")
+    ours["api_baseline"] = (
+        float(np.mean(base)) if base.size else math.nan,
+        low,
+        high,
+        f"mean total seconds of the API test under {settings.baseline} over {base.size} fresh processes",
+    )
     low, high = _bootstrap_interval((cand,), mean, seed=seeds[1], settings=settings)
-    ours["api_new"] = (float(np.mean(cand)) if cand.size else math.nan, low, high,
-                       f"mean total seconds of the API test under {settings.candidate} over {cand.size} fresh processes")
+    ours["api_new"] = (
+        float(np.mean(cand)) if cand.size else math.nan,
+        low,
+        high,
+        f"mean total seconds of the API test under {settings.candidate} over {cand.size} fresh processes",
+    )
     improvement = (1 - np.mean(cand) / np.mean(base)) * 100 if base.size and cand.size else math.nan
     low, high = _bootstrap_interval((base, cand), ratio, seed=seeds[2], settings=settings)
-    ours["api_improvement"] = (float(improvement), _speedup_to_improvement(low), _speedup_to_improvement(high),
-                               "(1 - mean new / mean old) x 100 of the API test, as the seed computes it")
+    ours["api_improvement"] = (
+        float(improvement),
+        _speedup_to_improvement(low),
+        _speedup_to_improvement(high),
+        "(1 - mean new / mean old) x 100 of the API test, as the seed computes it",
+    )
     suite_row = verdicts[verdicts["criterion"].str.startswith("suite improvement")].iloc[0]
-    ours["overall_improvement"] = (float(suite_row["measured"]), float(suite_row["ci_low"]), float(suite_row["ci_high"]),
-                                   "suite improvement (sum of test totals, medians per run)")
+    ours["overall_improvement"] = (
+        float(suite_row["measured"]),
+        float(suite_row["ci_low"]),
+        float(suite_row["ci_high"]),
+        "suite improvement (sum of test totals, medians per run)",
+    )
     rows = []
     for claim in targets.SEED_CLAIMS:
         value, low, high, how = ours[claim.key]
-        rows.append({
-            "figure": claim.figure, "seed_claim": claim.claimed, "unit": claim.unit, "seed_says": claim.seed_says,
-            "measured": value, "ci_low": low, "ci_high": high, "how_we_measured": how,
-        })
+        rows.append(
+            {
+                "figure": claim.figure,
+                "seed_claim": claim.claimed,
+                "unit": claim.unit,
+                "seed_says": claim.seed_says,
+                "measured": value,
+                "ci_low": low,
+                "ci_high": high,
+                "how_we_measured": how,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -261,12 +314,15 @@ def _phases(run: store.RunData, variants: Sequence[str]) -> tuple[pd.DataFrame, 
     tests = _test_rows(measured)
     per_rep = (
         tests[tests["phase"].isin([*PHASES, "total"])]
-        .groupby(["variant", "repetition", "phase"], observed=True)["seconds"].sum()
+        .groupby(["variant", "repetition", "phase"], observed=True)["seconds"]
+        .sum()
         .unstack("phase")
     )
     fixtures = measured[measured["test"].astype(str).str.startswith(FIXTURE_PREFIX)]
     fixture_sums = fixtures.groupby(["variant", "repetition"], observed=True)["seconds"].sum()
-    walls = stats.measured_repetitions(run.repetitions, variants=variants).set_index(["variant", "repetition"])["wall_s"]
+    walls = stats.measured_repetitions(run.repetitions, variants=variants).set_index(["variant", "repetition"])[
+        "wall_s"
+    ]
     rows = []
     for variant in variants:
         if variant not in per_rep.index.get_level_values("variant"):
@@ -287,8 +343,10 @@ def _phases(run: store.RunData, variants: Sequence[str]) -> tuple[pd.DataFrame, 
     phases = pd.DataFrame(rows)
     by_category = (
         tests[tests["phase"].isin(PHASES)]
-        .groupby(["category", "variant", "repetition", "phase"], observed=True)["seconds"].sum()
-        .groupby(["category", "variant", "phase"], observed=True).median()
+        .groupby(["category", "variant", "repetition", "phase"], observed=True)["seconds"]
+        .sum()
+        .groupby(["category", "variant", "phase"], observed=True)
+        .median()
         .unstack("phase")
         .reindex(columns=list(PHASES))
         .add_suffix("_s")
@@ -308,7 +366,12 @@ def _counters(run: store.RunData, variants: Sequence[str]) -> tuple[pd.DataFrame
     everything = pd.concat([tests, fixtures])
     per_run = everything.groupby(["variant", "repetition"], observed=True)[counters].sum().astype(float)
     per_run = per_run.groupby("variant", observed=True).median()
-    n_tests = tests.groupby(["variant", "repetition"], observed=True)["test"].nunique().groupby("variant", observed=True).median()
+    n_tests = (
+        tests.groupby(["variant", "repetition"], observed=True)["test"]
+        .nunique()
+        .groupby("variant", observed=True)
+        .median()
+    )
     per_test = tests.groupby(["variant", "repetition"], observed=True)[counters].sum().astype(float)
     per_test = per_test.groupby("variant", observed=True).median().div(n_tests, axis=0)
     present = [v for v in variants if v in per_run.index]
@@ -320,14 +383,21 @@ def _counters(run: store.RunData, variants: Sequence[str]) -> tuple[pd.DataFrame
     by_category = tests.copy()
     for column in counters:
         by_category[column] = by_category[column].astype(float)
-    by_category = (
-        by_category.groupby(["category", "variant"], observed=True)[counters].mean().reset_index()
-    )
+    by_category = by_category.groupby(["category", "variant"], observed=True)[counters].mean().reset_index()
     return table, by_category
 
 
 REPETITION_LISTING_COLUMNS: tuple[str, ...] = (
-    "repetition", "block", "order", "variant", "warmup", "valid", "wall_s", "n_tests", "n_passed", "n_failed",
+    "repetition",
+    "block",
+    "order",
+    "variant",
+    "warmup",
+    "valid",
+    "wall_s",
+    "n_tests",
+    "n_passed",
+    "n_failed",
     "invalid_reason",
 )
 
@@ -346,19 +416,21 @@ def repetition_summary(run: store.RunData) -> pd.DataFrame:
         planned = schedule[schedule["variant"] == variant] if not schedule.empty else schedule
         measured = reps[~reps["warmup"] & reps["valid"]]
         reasons = sorted(set(reps.loc[~reps["valid"], "invalid_reason"].astype(str)) - {""})
-        rows.append({
-            "variant": variant,
-            "planned": len(planned),
-            "planned_warmup": int(planned["warmup"].sum()) if len(planned) else 0,
-            "completed": len(reps),
-            "measured_valid": len(measured),
-            "invalid": int((~reps["valid"]).sum()),
-            "tests_per_run": int(reps["n_tests"].median()) if len(reps) else 0,
-            "median_wall_s": float(measured["wall_s"].median()) if len(measured) else math.nan,
-            "min_wall_s": float(measured["wall_s"].min()) if len(measured) else math.nan,
-            "max_wall_s": float(measured["wall_s"].max()) if len(measured) else math.nan,
-            "invalid_reasons": "; ".join(reasons),
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "planned": len(planned),
+                "planned_warmup": int(planned["warmup"].sum()) if len(planned) else 0,
+                "completed": len(reps),
+                "measured_valid": len(measured),
+                "invalid": int((~reps["valid"]).sum()),
+                "tests_per_run": int(reps["n_tests"].median()) if len(reps) else 0,
+                "median_wall_s": float(measured["wall_s"].median()) if len(measured) else math.nan,
+                "min_wall_s": float(measured["wall_s"].min()) if len(measured) else math.nan,
+                "max_wall_s": float(measured["wall_s"].max()) if len(measured) else math.nan,
+                "invalid_reasons": "; ".join(reasons),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -396,9 +468,15 @@ def _method(run: store.RunData, settings: AnalysisSettings, repetitions: pd.Data
         ("profile", settings.profile or "(none)"),
         ("started / finished (UTC)", f"{meta.get('started_at')} / {meta.get('finished_at')}"),
         ("status", meta.get("status")),
-        ("machine", f"{cpu.get('model')}, {cpu.get('logical_cores')} logical cores "
-                    f"({cpu.get('usable_cores')} usable), governor {cpu.get('frequency_governor')}"),
-        ("memory", f"{(memory.get('total_bytes') or 0) / 2**30:.1f} GiB total" if memory.get("total_bytes") else "unknown"),
+        (
+            "machine",
+            f"{cpu.get('model')}, {cpu.get('logical_cores')} logical cores "
+            f"({cpu.get('usable_cores')} usable), governor {cpu.get('frequency_governor')}",
+        ),
+        (
+            "memory",
+            f"{(memory.get('total_bytes') or 0) / 2**30:.1f} GiB total" if memory.get("total_bytes") else "unknown",
+        ),
         ("operating system", platform_info.get("platform")),
         ("python", f"{python.get('implementation')} {python.get('version')}"),
         ("packages", ", ".join(f"{k} {v}" for k, v in packages.items() if v)),
@@ -406,15 +484,28 @@ def _method(run: store.RunData, settings: AnalysisSettings, repetitions: pd.Data
         ("load average at start / end", f"{env.get('load_average')} / {meta.get('load_average_at_end')}"),
         ("architectures", ", ".join(run.variants)),
         ("tests selected", ", ".join(f"{k} {v!r}" for k, v in selection.items()) or "the whole suite"),
-        ("repetitions", f"{arguments.get('repetitions')} measured + {arguments.get('warmup')} warm-up blocks; "
-                        f"each block runs every architecture once in a fresh pytest process"),
+        (
+            "repetitions",
+            f"{arguments.get('repetitions')} measured + {arguments.get('warmup')} warm-up blocks; "
+            f"each block runs every architecture once in a fresh pytest process",
+        ),
         ("valid measured repetitions", measured),
-        ("interleaving", f"{schedule}: " + ("the same order in every block" if schedule == "abab"
-                                            else f"order shuffled per block with seed {meta.get('seed')}")),
+        (
+            "interleaving",
+            f"{schedule}: "
+            + (
+                "the same order in every block"
+                if schedule == "abab"
+                else f"order shuffled per block with seed {meta.get('seed')}"
+            ),
+        ),
         ("child environment", ", ".join(f"{k}={v}" for k, v in (meta.get("child_environment") or {}).items())),
-        ("statistics", f"medians; {settings.confidence_level:.0%} percentile bootstrap intervals, "
-                       f"{settings.n_resamples} resamples, seed {settings.seed}; two-sided Mann-Whitney U "
-                       f"with Holm correction across tests; Cliff's delta; warm-ups and invalid repetitions excluded"),
+        (
+            "statistics",
+            f"medians; {settings.confidence_level:.0%} percentile bootstrap intervals, "
+            f"{settings.n_resamples} resamples, seed {settings.seed}; two-sided Mann-Whitney U "
+            f"with Holm correction across tests; Cliff's delta; warm-ups and invalid repetitions excluded",
+        ),
         ("API test", settings.api_test),
     ]
     return pd.DataFrame(items, columns=["item", "value"]).astype({"value": str})
@@ -425,7 +516,8 @@ def _previous_run(run: store.RunData, runs_dir: Path, profile: str | None) -> Pa
         return None
     started = str(run.metadata.get("started_at") or "")
     earlier = [
-        s for s in store.list_runs(runs_dir, profile=profile)
+        s
+        for s in store.list_runs(runs_dir, profile=profile)
         if s.status == "complete" and s.run_id != run.run_id and s.started_at < started
     ]
     return earlier[-1].path if earlier else None
@@ -446,54 +538,88 @@ def _reproducibility(
         if row.criterion not in prev_verdicts.index:
             continue
         p = prev_verdicts.loc[row.criterion]
-        rows.append({
-            "item": row.criterion, "kind": "verdict",
-            "current": row.measured, "current_ci_low": row.ci_low, "current_ci_high": row.ci_high,
-            "current_passed": bool(row.passed),
-            "previous": p["measured"], "previous_ci_low": p["ci_low"], "previous_ci_high": p["ci_high"],
-            "previous_passed": bool(p["passed"]),
-            "verdicts_agree": bool(row.passed) == bool(p["passed"]),
-            "cis_overlap": _overlap(row.ci_low, row.ci_high, p["ci_low"], p["ci_high"]),
-            "previous_run_id": previous_id,
-        })
+        rows.append(
+            {
+                "item": row.criterion,
+                "kind": "verdict",
+                "current": row.measured,
+                "current_ci_low": row.ci_low,
+                "current_ci_high": row.ci_high,
+                "current_passed": bool(row.passed),
+                "previous": p["measured"],
+                "previous_ci_low": p["ci_low"],
+                "previous_ci_high": p["ci_high"],
+                "previous_passed": bool(p["passed"]),
+                "verdicts_agree": bool(row.passed) == bool(p["passed"]),
+                "cis_overlap": _overlap(row.ci_low, row.ci_high, p["ci_low"], p["ci_high"]),
+                "previous_run_id": previous_id,
+            }
+        )
     prev_suite = previous["suite"].set_index("unit")
     for row in current["suite"].itertuples(index=False):
         if row.unit not in prev_suite.index:
             continue
         p = prev_suite.loc[row.unit]
-        rows.append({
-            "item": f"speedup ({row.unit})", "kind": "speedup",
-            "current": row.speedup, "current_ci_low": row.speedup_ci_low, "current_ci_high": row.speedup_ci_high,
-            "current_passed": None,
-            "previous": p["speedup"], "previous_ci_low": p["speedup_ci_low"], "previous_ci_high": p["speedup_ci_high"],
-            "previous_passed": None, "verdicts_agree": None,
-            "cis_overlap": _overlap(row.speedup_ci_low, row.speedup_ci_high, p["speedup_ci_low"], p["speedup_ci_high"]),
-            "previous_run_id": previous_id,
-        })
+        rows.append(
+            {
+                "item": f"speedup ({row.unit})",
+                "kind": "speedup",
+                "current": row.speedup,
+                "current_ci_low": row.speedup_ci_low,
+                "current_ci_high": row.speedup_ci_high,
+                "current_passed": None,
+                "previous": p["speedup"],
+                "previous_ci_low": p["speedup_ci_low"],
+                "previous_ci_high": p["speedup_ci_high"],
+                "previous_passed": None,
+                "verdicts_agree": None,
+                "cis_overlap": _overlap(
+                    row.speedup_ci_low, row.speedup_ci_high, p["speedup_ci_low"], p["speedup_ci_high"]
+                ),
+                "previous_run_id": previous_id,
+            }
+        )
     summary = pd.DataFrame(rows)
     cur_tests = current["tests"].set_index("unit")
     prev_tests = previous["tests"].set_index("unit")
     common = sorted(set(cur_tests.index) & set(prev_tests.index))
-    tests = pd.DataFrame({
-        "test": common,
-        "speedup": cur_tests.loc[common, "speedup"].to_numpy(float),
-        "speedup_ci_low": cur_tests.loc[common, "speedup_ci_low"].to_numpy(float),
-        "speedup_ci_high": cur_tests.loc[common, "speedup_ci_high"].to_numpy(float),
-        "previous_speedup": prev_tests.loc[common, "speedup"].to_numpy(float),
-        "previous_speedup_ci_low": prev_tests.loc[common, "speedup_ci_low"].to_numpy(float),
-        "previous_speedup_ci_high": prev_tests.loc[common, "speedup_ci_high"].to_numpy(float),
-    })
+    tests = pd.DataFrame(
+        {
+            "test": common,
+            "speedup": cur_tests.loc[common, "speedup"].to_numpy(float),
+            "speedup_ci_low": cur_tests.loc[common, "speedup_ci_low"].to_numpy(float),
+            "speedup_ci_high": cur_tests.loc[common, "speedup_ci_high"].to_numpy(float),
+            "previous_speedup": prev_tests.loc[common, "speedup"].to_numpy(float),
+            "previous_speedup_ci_low": prev_tests.loc[common, "speedup_ci_low"].to_numpy(float),
+            "previous_speedup_ci_high": prev_tests.loc[common, "speedup_ci_high"].to_numpy(float),
+        }
+    )
     tests["cis_overlap"] = [
-        _overlap(a, b, c, d) for a, b, c, d in zip(
-            tests["speedup_ci_low"], tests["speedup_ci_high"], tests["previous_speedup_ci_low"], tests["previous_speedup_ci_high"]
+        _overlap(a, b, c, d)
+        for a, b, c, d in zip(
+            tests["speedup_ci_low"],
+            tests["speedup_ci_high"],
+            tests["previous_speedup_ci_low"],
+            tests["previous_speedup_ci_high"],
         )
     ]
     return summary, tests
 
 
 REPRODUCIBILITY_COLUMNS = (
-    "item", "kind", "current", "current_ci_low", "current_ci_high", "current_passed", "previous",
-    "previous_ci_low", "previous_ci_high", "previous_passed", "verdicts_agree", "cis_overlap", "previous_run_id",
+    "item",
+    "kind",
+    "current",
+    "current_ci_low",
+    "current_ci_high",
+    "current_passed",
+    "previous",
+    "previous_ci_low",
+    "previous_ci_high",
+    "previous_passed",
+    "verdicts_agree",
+    "cis_overlap",
+    "previous_run_id",
 )
 
 
@@ -550,27 +676,39 @@ def tables_for_run(run_dir: Path | str, *, runs_dir: Path | str | None = None) -
         reproducibility, reproducibility_tests = _reproducibility(core, previous, previous_id)
     else:
         reproducibility = pd.DataFrame(columns=list(REPRODUCIBILITY_COLUMNS))
-        reproducibility_tests = pd.DataFrame(columns=[
-            "test", "speedup", "speedup_ci_low", "speedup_ci_high", "previous_speedup",
-            "previous_speedup_ci_low", "previous_speedup_ci_high", "cis_overlap",
-        ])
-    tables["run"] = pd.DataFrame([{
-        "run_id": run.run_id,
-        "run_dir": paths.display_path(run_dir),
-        "profile": settings.profile,
-        "status": run.metadata.get("status"),
-        "started_at": run.metadata.get("started_at"),
-        "finished_at": run.metadata.get("finished_at"),
-        "baseline": settings.baseline,
-        "candidate": settings.candidate,
-        "api_test": settings.api_test,
-        "seed": settings.seed,
-        "n_resamples": settings.n_resamples,
-        "confidence_level": settings.confidence_level,
-        "runs_dir": paths.display_path(runs_dir),
-        "previous_run_id": previous_id,
-        "previous_environment_differences": environment_note,
-    }])
+        reproducibility_tests = pd.DataFrame(
+            columns=[
+                "test",
+                "speedup",
+                "speedup_ci_low",
+                "speedup_ci_high",
+                "previous_speedup",
+                "previous_speedup_ci_low",
+                "previous_speedup_ci_high",
+                "cis_overlap",
+            ]
+        )
+    tables["run"] = pd.DataFrame(
+        [
+            {
+                "run_id": run.run_id,
+                "run_dir": paths.display_path(run_dir),
+                "profile": settings.profile,
+                "status": run.metadata.get("status"),
+                "started_at": run.metadata.get("started_at"),
+                "finished_at": run.metadata.get("finished_at"),
+                "baseline": settings.baseline,
+                "candidate": settings.candidate,
+                "api_test": settings.api_test,
+                "seed": settings.seed,
+                "n_resamples": settings.n_resamples,
+                "confidence_level": settings.confidence_level,
+                "runs_dir": paths.display_path(runs_dir),
+                "previous_run_id": previous_id,
+                "previous_environment_differences": environment_note,
+            }
+        ]
+    )
     tables["verdicts"] = core["verdicts"]
     tables["seed_claims"] = _seed_claims(run, core["verdicts"], settings)
     tables["headline"] = _headline(core["verdicts"], core, settings)
@@ -618,12 +756,19 @@ def trend_table(runs_dir: Path | str, *, profile: str | None = None) -> pd.DataF
         for variant, group in sums.groupby("variant", sort=True):
             seconds = group["seconds"].to_numpy(float)
             wall = walls.loc[walls["variant"] == variant, "wall_s"].to_numpy(float)
-            rows.append({
-                "run_id": run.run_id, "started_at": summary.started_at, "profile": summary.profile,
-                "variant": variant, "n": seconds.size, "median_s": float(np.median(seconds)),
-                "p25_s": float(np.percentile(seconds, 25)), "p75_s": float(np.percentile(seconds, 75)),
-                "median_wall_s": float(np.median(wall)) if wall.size else math.nan,
-            })
-    return pd.DataFrame(rows, columns=["run_id", "started_at", "profile", "variant", "n", "median_s", "p25_s", "p75_s", "median_wall_s"])
-
-
+            rows.append(
+                {
+                    "run_id": run.run_id,
+                    "started_at": summary.started_at,
+                    "profile": summary.profile,
+                    "variant": variant,
+                    "n": seconds.size,
+                    "median_s": float(np.median(seconds)),
+                    "p25_s": float(np.percentile(seconds, 25)),
+                    "p75_s": float(np.percentile(seconds, 75)),
+                    "median_wall_s": float(np.median(wall)) if wall.size else math.nan,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["run_id", "started_at", "profile", "variant", "n", "median_s", "p25_s", "p75_s", "median_wall_s"]
+    )

@@ -23,13 +23,13 @@ from suitebench.stats import (
     bootstrap_interval,
     check_variants,
     compare_suite,
+    format_cell,
     improvement_from_speedup,
     measured_totals,
     median_test_improvement,
     require_columns,
 )
 from suitebench.store import TIMING_COLUMNS, as_bool
-from suitebench.stats import format_cell
 
 API_TEST = "test_integration.py::test_login_then_protected_endpoint"
 
@@ -39,6 +39,8 @@ def api_test_in(node_ids: Sequence[str]) -> str:
     (runs recorded before the suite had its own configuration wrote `suite/test_...`)."""
     found = sorted({str(n) for n in node_ids if str(n) == API_TEST or str(n).endswith("/" + API_TEST)})
     return found[0] if found else API_TEST
+
+
 SUITE_TARGET_PCT = 70.0
 API_TARGET_S = 0.5
 TEST_TARGET_PCT = 70.0
@@ -60,20 +62,32 @@ class SeedClaim:
 
 SEED_CLAIMS: tuple[SeedClaim, ...] = (
     SeedClaim(
-        "api_baseline", "API test time, old architecture", 2.19, "s",
-        "\"2.19s baseline\" (API endpoint mean before the change)",
+        "api_baseline",
+        "API test time, old architecture",
+        2.19,
+        "s",
+        '"2.19s baseline" (API endpoint mean before the change)',
     ),
     SeedClaim(
-        "api_new", "API test time, new architecture", 0.47, "s",
-        "\"API Endpoints: 0.47s mean\" (0.4755 s; 25 iterations in one process)",
+        "api_new",
+        "API test time, new architecture",
+        0.47,
+        "s",
+        '"API Endpoints: 0.47s mean" (0.4755 s; 25 iterations in one process)',
     ),
     SeedClaim(
-        "api_improvement", "API test improvement", 78.3, "%",
-        "\"78.3% from 2.19s baseline\" (from the two means)",
+        "api_improvement",
+        "API test improvement",
+        78.3,
+        "%",
+        '"78.3% from 2.19s baseline" (from the two means)',
     ),
     SeedClaim(
-        "overall_improvement", "overall improvement (Phase 2 target 70-80 %)", 78.3, "%",
-        "\"Phase 2 Target: 70-80% improvement ACHIEVED (78.3%)\"",
+        "overall_improvement",
+        "overall improvement (Phase 2 target 70-80 %)",
+        78.3,
+        "%",
+        '"Phase 2 Target: 70-80% improvement ACHIEVED (78.3%)"',
     ),
 )
 
@@ -91,8 +105,6 @@ VERDICT_COLUMNS = (
     "conclusive",
     "how",
 )
-
-
 
 
 def conclusive(ci_low: float, ci_high: float, *, passes: Callable[[float], bool]) -> bool:
@@ -161,18 +173,31 @@ def acceptance_verdicts(
     seeds = np.random.SeedSequence(seed).spawn(3)
     rows = []
 
-    suite = compare_suite(
-        timings, None, baseline=baseline, candidate=candidate, seed=seeds[0],
-        n_resamples=n_resamples, confidence_level=confidence_level,
-    ).set_index("unit").loc[SUITE_TESTS_SUM]
+    suite = (
+        compare_suite(
+            timings,
+            None,
+            baseline=baseline,
+            candidate=candidate,
+            seed=seeds[0],
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+        )
+        .set_index("unit")
+        .loc[SUITE_TESTS_SUM]
+    )
     measured = float(suite["improvement_pct"])
     low = improvement_from_speedup(float(suite["speedup_ci_low"]))
     high = improvement_from_speedup(float(suite["speedup_ci_high"]))
-    at_least = lambda target: (lambda value: value >= target)  # noqa: E731
+    at_least = lambda target: lambda value: value >= target  # noqa: E731
     rows.append(
         dict(
             criterion=f"suite improvement >= {suite_target_pct:g} %",
-            measured=measured, ci_low=low, ci_high=high, target=suite_target_pct, unit="%",
+            measured=measured,
+            ci_low=low,
+            ci_high=high,
+            target=suite_target_pct,
+            unit="%",
             passed=bool(measured >= suite_target_pct),
             conclusive=conclusive(low, high, passes=at_least(suite_target_pct)),
             how=(
@@ -192,8 +217,12 @@ def acceptance_verdicts(
     low = high = math.nan
     if api.size >= 2 and np.ptp(api) > 0:
         low, high, _ = bootstrap_interval(
-            (api,), lambda x, axis=-1: np.median(x, axis=axis), rng=np.random.default_rng(seeds[1]),
-            n_resamples=n_resamples, confidence_level=confidence_level, method="percentile",
+            (api,),
+            lambda x, axis=-1: np.median(x, axis=axis),
+            rng=np.random.default_rng(seeds[1]),
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            method="percentile",
         )
     elif api.size >= 2:
         low = high = measured
@@ -201,7 +230,11 @@ def acceptance_verdicts(
     rows.append(
         dict(
             criterion=f"API test < {api_target_s:g} s",
-            measured=measured, ci_low=low, ci_high=high, target=api_target_s, unit="s",
+            measured=measured,
+            ci_low=low,
+            ci_high=high,
+            target=api_target_s,
+            unit="s",
             passed=bool(measured < api_target_s),
             conclusive=conclusive(low, high, passes=below),
             how=(
@@ -220,8 +253,12 @@ def acceptance_verdicts(
     rows.append(
         dict(
             criterion="no failing tests",
-            measured=float(len(invalid)), ci_low=math.nan, ci_high=math.nan, target=0.0,
-            unit="invalid repetitions", passed=bool(len(invalid) == 0 and len(reps) > 0),
+            measured=float(len(invalid)),
+            ci_low=math.nan,
+            ci_high=math.nan,
+            target=0.0,
+            unit="invalid repetitions",
+            passed=bool(len(invalid) == 0 and len(reps) > 0),
             conclusive=True,
             how=(
                 "count of repetitions (warm-ups included) with a failed or erroring test or an "
@@ -231,13 +268,21 @@ def acceptance_verdicts(
     )
 
     measured, low, high, n_tests = median_test_improvement(
-        timings, baseline=baseline, candidate=candidate, seed=seeds[2],
-        n_resamples=n_resamples, confidence_level=confidence_level,
+        timings,
+        baseline=baseline,
+        candidate=candidate,
+        seed=seeds[2],
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
     )
     rows.append(
         dict(
             criterion=f"median per-test improvement >= {test_target_pct:g} %",
-            measured=measured, ci_low=low, ci_high=high, target=test_target_pct, unit="%",
+            measured=measured,
+            ci_low=low,
+            ci_high=high,
+            target=test_target_pct,
+            unit="%",
             passed=bool(measured >= test_target_pct),
             conclusive=conclusive(low, high, passes=at_least(test_target_pct)),
             how=(
@@ -251,8 +296,6 @@ def acceptance_verdicts(
 
 
 # --------------------------------------------------------------------------- formatting
-
-
 
 
 def format_verdicts(verdicts: pd.DataFrame) -> list[str]:

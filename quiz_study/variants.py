@@ -33,7 +33,15 @@ _WORKERS = re.compile(r"^(auto|[1-9][0-9]{0,3})$")
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(PRESETS)
 # Versions worth recording beside a measurement of the quiz suite (the engine records its own).
 SUITE_PACKAGES: tuple[str, ...] = (
-    "fastapi", "starlette", "pydantic", "sqlalchemy", "pwdlib", "argon2-cffi", "pyjwt", "httpx", "psycopg",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "sqlalchemy",
+    "pwdlib",
+    "argon2-cffi",
+    "pyjwt",
+    "httpx",
+    "psycopg",
 )
 STUDY_COMMAND = "python -m harness run"
 

@@ -37,15 +37,12 @@ from typing import Literal
 
 import pandas as pd
 
-from quiz_study import attribution
-from suitebench import store
-from quiz_study import floor
-from quiz_study import paths
-from quiz_study import scaling
-from quiz_study import design as design_mod
 from quiz_architectures.architectures import parse_spec
+from quiz_study import attribution, floor, paths, scaling
+from quiz_study import design as design_mod
 from quiz_study.errors import USER_ERRORS, StudyError
 from quiz_study.variants import run_benchmark
+from suitebench import store
 
 Size = Literal["smoke", "standard", "full"]
 SIZES: tuple[str, ...] = ("smoke", "standard", "full")
@@ -250,7 +247,11 @@ def run_why_study(
     part = "design" if plan.sweep_joins_design else "attribution"
     part_started = time.perf_counter()
     result = _record(
-        runner, resume=resume, output_dir=output_dir, run_id=f"{prefix}-{part}", progress=progress,
+        runner,
+        resume=resume,
+        output_dir=output_dir,
+        run_id=f"{prefix}-{part}",
+        progress=progress,
         variants=variants,
         repetitions=plan.design_repetitions,
         warmup=0,
@@ -266,7 +267,11 @@ def run_why_study(
     if not plan.sweep_joins_design:
         part_started = time.perf_counter()
         result = _record(
-            runner, resume=resume, output_dir=output_dir, run_id=f"{prefix}-scaling", progress=progress,
+            runner,
+            resume=resume,
+            output_dir=output_dir,
+            run_id=f"{prefix}-scaling",
+            progress=progress,
             variants=plan.sweep.variants(),
             repetitions=plan.sweep_repetitions,
             warmup=0,
@@ -283,9 +288,7 @@ def run_why_study(
     if plan.floor_tests is None:
         floor_tests = list(collector()["test"])
     else:
-        floor_tests = measured_tests(
-            run_dirs[part], categories=plan.subset_categories or ()
-        )[: plan.floor_tests]
+        floor_tests = measured_tests(run_dirs[part], categories=plan.subset_categories or ())[: plan.floor_tests]
     floor_dir = output_dir / f"{prefix}-floor"
     if resume and _complete(floor_dir):
         run_dirs["floor"] = floor_dir
@@ -484,30 +487,114 @@ def resolve_why_runs(
 # Columns worth reading, per table (the tables keep every column).
 DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("run_id", "roles", "profile", "status", "selection", "measured_processes", "invalid_processes"),
-    "attribution_fit": ("design", "n_cells", "n_processes", "n_tests", "terms", "not_estimable", "cov_type", "df", "ci_basis"),
-    "design": ("variant", "storage", "isolation", "reference_data", "session_wiring", "password_hash", "client", "n_processes"),
+    "attribution_fit": (
+        "design",
+        "n_cells",
+        "n_processes",
+        "n_tests",
+        "terms",
+        "not_estimable",
+        "cov_type",
+        "df",
+        "ci_basis",
+    ),
+    "design": (
+        "variant",
+        "storage",
+        "isolation",
+        "reference_data",
+        "session_wiring",
+        "password_hash",
+        "client",
+        "n_processes",
+    ),
     "effects": ("switch", "level_from", "level_to", "time_ratio", "ci_low", "ci_high", "p_value", "flag"),
     "interactions": ("interaction", "time_ratio", "ci_low", "ci_high", "p_value_holm", "distinguishable_from_zero"),
     "waterfall": (
-        "step", "switch", "time_ratio", "ci_low", "ci_high", "share", "share_ci_low", "share_ci_high",
-        "speedup", "speedup_ci_low", "speedup_ci_high", "flag",
+        "step",
+        "switch",
+        "time_ratio",
+        "ci_low",
+        "ci_high",
+        "share",
+        "share_ci_low",
+        "share_ci_high",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "flag",
     ),
-    "floor_tests": ("architecture", "test", "category", "n_blocks", "time_s", "floor_s", "overhead_s", "ratio_to_floor"),
+    "floor_tests": (
+        "architecture",
+        "test",
+        "category",
+        "n_blocks",
+        "time_s",
+        "floor_s",
+        "overhead_s",
+        "ratio_to_floor",
+    ),
     "floor_categories": (
-        "architecture", "category", "n_tests", "time_s", "floor_s", "overhead_s", "overhead_ci_low_s",
-        "overhead_ci_high_s", "ratio_to_floor", "ratio_ci_low", "ratio_ci_high",
+        "architecture",
+        "category",
+        "n_tests",
+        "time_s",
+        "floor_s",
+        "overhead_s",
+        "overhead_ci_low_s",
+        "overhead_ci_high_s",
+        "ratio_to_floor",
+        "ratio_ci_low",
+        "ratio_ci_high",
     ),
     "floor_overall": (
-        "architecture", "n_tests", "time_s", "floor_s", "overhead_s", "overhead_ci_low_s", "overhead_ci_high_s",
-        "ratio_to_floor", "ratio_ci_low", "ratio_ci_high", "overhead_share",
+        "architecture",
+        "n_tests",
+        "time_s",
+        "floor_s",
+        "overhead_s",
+        "overhead_ci_low_s",
+        "overhead_ci_high_s",
+        "ratio_to_floor",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "overhead_share",
     ),
     "floor_phases": ("architecture", "phase", "time_s", "floor_s", "overhead_s"),
-    "scaling_points": ("architecture", "knob", "value", "x", "n_processes", "n_tests", "per_test_s", "suite_s", "wall_s"),
-    "scaling_slopes": (
-        "architecture", "knob", "measure", "unit", "slope_s_per_unit", "ci_low_s_per_unit", "ci_high_s_per_unit",
-        "df", "cov_type", "grows", "flat",
+    "scaling_points": (
+        "architecture",
+        "knob",
+        "value",
+        "x",
+        "n_processes",
+        "n_tests",
+        "per_test_s",
+        "suite_s",
+        "wall_s",
     ),
-    "projection": ("kind", "architecture", "measure", "n_tests", "projected_s", "ci_low_s", "ci_high_s", "extrapolation_factor"),
+    "scaling_slopes": (
+        "architecture",
+        "knob",
+        "measure",
+        "unit",
+        "slope_s_per_unit",
+        "ci_low_s_per_unit",
+        "ci_high_s_per_unit",
+        "df",
+        "cov_type",
+        "grows",
+        "flat",
+    ),
+    "projection": (
+        "kind",
+        "architecture",
+        "measure",
+        "n_tests",
+        "projected_s",
+        "ci_low_s",
+        "ci_high_s",
+        "extrapolation_factor",
+    ),
 }
 
 

@@ -46,8 +46,13 @@ def waterfall(table: pd.DataFrame) -> Figure:
         axes.bar(position, after - level, bottom=level, color=colour, width=0.6)
         if _finite(row.ci_low, row.ci_high):
             axes.errorbar(
-                position, after, yerr=[[after - level * row.ci_low], [level * row.ci_high - after]],
-                fmt="none", ecolor="black", capsize=4, lw=1,
+                position,
+                after,
+                yerr=[[after - level * row.ci_low], [level * row.ci_high - after]],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+                lw=1,
             )
         share = f"{row.share:.0%}"
         if _finite(row.share_ci_low, row.share_ci_high):
@@ -55,21 +60,36 @@ def waterfall(table: pd.DataFrame) -> Figure:
         if not row.distinguishable_from_zero:
             share += "\n(n.s.)"
         top = max(level, after, level * row.ci_high if _finite(row.ci_high) else 0.0)
-        axes.annotate(share, (position, top), textcoords="offset points", xytext=(0, 4),
-                      ha="center", va="bottom", fontsize=8)
+        axes.annotate(
+            share, (position, top), textcoords="offset points", xytext=(0, 4), ha="center", va="bottom", fontsize=8
+        )
         labels.append(f"{row.switch}\n{row.level_from} → {row.level_to}")
         level = after
     final = len(steps) + 1
     axes.bar(final, total.time_ratio, color=TOTAL, width=0.6)
     if _finite(total.ci_low, total.ci_high):
-        axes.errorbar(final, total.time_ratio, yerr=[[total.time_ratio - total.ci_low], [total.ci_high - total.time_ratio]],
-                      fmt="none", ecolor="black", capsize=4, lw=1)
+        axes.errorbar(
+            final,
+            total.time_ratio,
+            yerr=[[total.time_ratio - total.ci_low], [total.ci_high - total.time_ratio]],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            lw=1,
+        )
     speedup = f"{total.speedup:.2f}×"
     if _finite(total.speedup_ci_low, total.speedup_ci_high):
         speedup += f" [{total.speedup_ci_low:.2f}, {total.speedup_ci_high:.2f}]"
     top = max(total.time_ratio, total.ci_high if _finite(total.ci_high) else 0.0)
-    axes.annotate(f"speedup\n{speedup}", (final, top), textcoords="offset points", xytext=(0, 4),
-                  ha="center", va="bottom", fontsize=8)
+    axes.annotate(
+        f"speedup\n{speedup}",
+        (final, top),
+        textcoords="offset points",
+        xytext=(0, 4),
+        ha="center",
+        va="bottom",
+        fontsize=8,
+    )
     labels.append("transactional")
     axes.set_xticks(range(len(labels)), labels, fontsize=8)
     axes.set_ylabel("per-test time relative to baseline\n(geometric mean over tests)")
@@ -84,7 +104,9 @@ def waterfall(table: pd.DataFrame) -> Figure:
 def effects_forest(effects: pd.DataFrame, interactions: pd.DataFrame | None = None) -> Figure:
     """Each switch's main effect (and each interaction the model has) as a time ratio with its
     interval on a log axis; hollow markers: not distinguishable from zero."""
-    rows = effects[effects["estimable"]].assign(label=lambda t: t["switch"] + ": " + t["level_from"] + " → " + t["level_to"])
+    rows = effects[effects["estimable"]].assign(
+        label=lambda t: t["switch"] + ": " + t["level_from"] + " → " + t["level_to"]
+    )
     if interactions is not None and not interactions.empty:
         rows = pd.concat([rows, interactions.assign(label="× " + interactions["interaction"])], ignore_index=True)
     if rows.empty:
@@ -109,8 +131,10 @@ def effects_forest(effects: pd.DataFrame, interactions: pd.DataFrame | None = No
 def floor_overhead(categories: pd.DataFrame, overall: pd.DataFrame | None = None) -> Figure:
     """Mean per-test time above the floor per category (and overall), per architecture, with
     intervals; each bar labelled with the architecture's ratio to the floor."""
-    frame = categories if overall is None else pd.concat(
-        [categories, overall.drop(columns=["caveat"], errors="ignore").assign(category="all tests")]
+    frame = (
+        categories
+        if overall is None
+        else pd.concat([categories, overall.drop(columns=["caveat"], errors="ignore").assign(category="all tests")])
     )
     if frame is None or frame.empty:
         return message_figure("No floor measurement.")
@@ -126,16 +150,33 @@ def floor_overhead(categories: pd.DataFrame, overall: pd.DataFrame | None = None
         low = part["overhead_ci_low_s"].to_numpy() * 1000
         high = part["overhead_ci_high_s"].to_numpy() * 1000
         errors = np.where(np.isfinite(low), [values - low, high - values], 0.0)
-        axes.bar(x, values, width=width, color=variant_colour(architecture, architectures), label=architecture,
-                 yerr=errors, capsize=3, error_kw={"lw": 1})
+        axes.bar(
+            x,
+            values,
+            width=width,
+            color=variant_colour(architecture, architectures),
+            label=architecture,
+            yerr=errors,
+            capsize=3,
+            error_kw={"lw": 1},
+        )
         for xi, value, ratio in zip(x, values, part["ratio_to_floor"]):
             if np.isfinite(value):
-                axes.annotate(f"{ratio:.1f}×", (xi, max(value, 0)), textcoords="offset points", xytext=(0, 2),
-                              ha="center", va="bottom", fontsize=7)
+                axes.annotate(
+                    f"{ratio:.1f}×",
+                    (xi, max(value, 0)),
+                    textcoords="offset points",
+                    xytext=(0, 2),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
     axes.axhline(0, color="black", lw=0.8)
     axes.set_xticks(range(len(groups)), groups, fontsize=8)
     axes.set_ylabel("time above the floor per test (ms)")
-    axes.set_title("Isolation overhead above the floor, per test\n(labels: ratio to the floor; one process per test)", fontsize=10)
+    axes.set_title(
+        "Isolation overhead above the floor, per test\n(labels: ratio to the floor; one process per test)", fontsize=10
+    )
     axes.legend(fontsize=8)
     return figure
 
@@ -156,7 +197,11 @@ def scaling_curves(points: pd.DataFrame, slopes: pd.DataFrame, projection: pd.Da
             part = points[(points["architecture"] == architecture) & (points["knob"] == knob)].sort_values("x")
             colour = variant_colour(architecture, architectures)
             axes.plot(part["x"], part["per_test_s"] * 1000, "o", color=colour)
-            fit = slopes[(slopes["architecture"] == architecture) & (slopes["knob"] == knob) & (slopes["measure"] == "per_test_s")]
+            fit = slopes[
+                (slopes["architecture"] == architecture)
+                & (slopes["knob"] == knob)
+                & (slopes["measure"] == "per_test_s")
+            ]
             if len(fit):
                 row = fit.iloc[0]
                 # The fit's line passes through the mean of the points (per-test fixed effects).
@@ -178,24 +223,45 @@ def scaling_curves(points: pd.DataFrame, slopes: pd.DataFrame, projection: pd.Da
             colour = variant_colour(architecture, architectures)
             part = copies[copies["architecture"] == architecture]
             axes.plot(part["x"], part["wall_s"], "o", color=colour)
-            fit = slopes[(slopes["architecture"] == architecture) & (slopes["knob"] == "copies") & (slopes["measure"] == "wall_s")]
+            fit = slopes[
+                (slopes["architecture"] == architecture)
+                & (slopes["knob"] == "copies")
+                & (slopes["measure"] == "wall_s")
+            ]
             row = wall[wall["architecture"] == architecture]
             if len(fit) and len(row):
                 slope, intercept = fit.iloc[0].slope_s_per_unit, fit.iloc[0].intercept_s
                 target = float(row.iloc[0].n_tests)
                 measured = np.array([part["x"].min(), part["x"].max()])
                 axes.plot(measured, intercept + slope * measured, "-", color=colour, label=architecture)
-                axes.plot([measured[1], target], intercept + slope * np.array([measured[1], target]), "--", color=colour)
+                axes.plot(
+                    [measured[1], target], intercept + slope * np.array([measured[1], target]), "--", color=colour
+                )
                 projected = row.iloc[0]
                 text = f"PROJECTION {projected.projected_s:.0f} s"
                 if _finite(projected.ci_low_s, projected.ci_high_s):
                     text += f"\n[{projected.ci_low_s:.0f}, {projected.ci_high_s:.0f}]"
-                axes.errorbar(target, projected.projected_s, fmt="s", color=colour, markerfacecolor="white",
-                              yerr=None if not _finite(projected.ci_low_s) else
-                              [[projected.projected_s - projected.ci_low_s], [projected.ci_high_s - projected.projected_s]],
-                              capsize=3)
-                axes.annotate(text, (target, projected.projected_s), textcoords="offset points", xytext=(-6, 0),
-                              ha="right", va="center", fontsize=7, color=colour)
+                axes.errorbar(
+                    target,
+                    projected.projected_s,
+                    fmt="s",
+                    color=colour,
+                    markerfacecolor="white",
+                    yerr=None
+                    if not _finite(projected.ci_low_s)
+                    else [[projected.projected_s - projected.ci_low_s], [projected.ci_high_s - projected.projected_s]],
+                    capsize=3,
+                )
+                axes.annotate(
+                    text,
+                    (target, projected.projected_s),
+                    textcoords="offset points",
+                    xytext=(-6, 0),
+                    ha="right",
+                    va="center",
+                    fontsize=7,
+                    color=colour,
+                )
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xlabel("tests in the suite (log)")

@@ -13,6 +13,7 @@ start-up is in the run's wall time only) and stops it when the run ends.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,17 +23,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from quiz_architectures import architectures
-from quiz_architectures import pg
-from quiz_architectures.architectures import SINGLE_TEST_REASON, Switches
-from quiz_architectures.clients import make_client
-from quiz_architectures.errors import ArchitectureError
-from quiz_architectures.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase, check_faults
 from quiz_api.app import create_app
 from quiz_api.deps import get_db
 from quiz_api.models import AnswerOption, Question, Subject, Subtopic, Topic, User
 from quiz_api.passwords import hash_password
 from quiz_api.settings import Settings
+from quiz_architectures import architectures, pg
+from quiz_architectures.architectures import SINGLE_TEST_REASON, Switches
+from quiz_architectures.clients import make_client
+from quiz_architectures.errors import ArchitectureError
+from quiz_architectures.isolation import FAULT_HELP, FAULTS, SessionSlot, TestDatabase, check_faults
 
 CATEGORIES = ("auth", "jwt", "crud", "middleware", "workflow", "isolation", "integration")
 SWITCHES_KEY = pytest.StashKey[Switches]()
@@ -46,16 +46,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("quiz", "quiz suite architecture")
     group.addoption("--arch", default=None, help="test architecture preset: baseline or transactional (env QUIZ_ARCH)")
     group.addoption(
-        "--switch", action="append", default=[], metavar="NAME=VALUE",
+        "--switch",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="override one switch of the preset, e.g. storage=disk (env QUIZ_SWITCHES, comma-separated)",
     )
     group.addoption(
-        "--inject-fault", action="append", default=[], choices=FAULTS,
+        "--inject-fault",
+        action="append",
+        default=[],
+        choices=FAULTS,
         help="break isolation on purpose, to prove the guards fire: "
         + "; ".join(f"{name}: {text}" for name, text in FAULT_HELP.items()),
     )
     group.addoption(
-        "--postgres-url", default=None, metavar="URL",
+        "--postgres-url",
+        default=None,
+        metavar="URL",
         help=f"admin URL of a PostgreSQL server for storage=postgres (env {pg.POSTGRES_URL_ENV}); "
         "default: a throwaway cluster started for this run",
     )
@@ -192,7 +200,13 @@ def session_slot() -> SessionSlot:
 
 
 @pytest.fixture(scope="session")
-def app(database: TestDatabase, settings: Settings, switches: Switches, session_slot: SessionSlot, pytestconfig: pytest.Config) -> FastAPI:
+def app(
+    database: TestDatabase,
+    settings: Settings,
+    switches: Switches,
+    session_slot: SessionSlot,
+    pytestconfig: pytest.Config,
+) -> FastAPI:
     wiring = "own" if "own-wiring" in pytestconfig.stash[FAULTS_KEY] else switches.session_wiring
     quiz_app = create_app(
         session_factory=database.session_factory,
@@ -227,17 +241,27 @@ def client(app: FastAPI, db_session: Session, switches: Switches):
 PASSWORD = "correct-horse-battery"
 
 
+@functools.cache
+def stored_hash(password: str, cost: str) -> str:
+    """One argon2 hash per (password, cost) for the whole session: users made by fixtures share it,
+    as most suites do, so fixture set-up does not pay the hash cost again for every user (logins
+    still verify it every time)."""
+    return hash_password(password, cost=cost)
+
+
 @pytest.fixture
 def make_user(db_session: Session, settings: Settings):
     """Create a user in the test's session; committed unless `commit=False` (then only flushed)."""
 
-    def make(username: str, *, role: str = "student", password: str = PASSWORD, commit: bool = True, active: bool = True) -> User:
+    def make(
+        username: str, *, role: str = "student", password: str = PASSWORD, commit: bool = True, active: bool = True
+    ) -> User:
         user = User(
             username=username,
             email=f"{username}@example.test",
             role=role,
             is_active=active,
-            hashed_password=hash_password(password, cost=settings.password_hash),
+            hashed_password=stored_hash(password, settings.password_hash),
         )
         db_session.add(user)
         if commit:
@@ -294,7 +318,9 @@ class Catalog:
 def catalog(db_session: Session) -> Catalog:
     """A small committed content tree: Maths > Algebra > {Linear, Quadratic}, four questions."""
     linear, quadratic = Subtopic(name="Linear equations"), Subtopic(name="Quadratics")
-    subject = Subject(name="Maths", description="numbers", topics=[Topic(name="Algebra", subtopics=[linear, quadratic])])
+    subject = Subject(
+        name="Maths", description="numbers", topics=[Topic(name="Algebra", subtopics=[linear, quadratic])]
+    )
     db_session.add(subject)
     db_session.flush()
     specs = [

@@ -42,7 +42,13 @@ def test_login_inactive_user_is_401(client, make_user):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"username": "alice"}, {"password": "x"}, {"username": 5, "password": []}, {"username": "a", "password": "b", "extra": 1}],
+    [
+        {},
+        {"username": "alice"},
+        {"password": "x"},
+        {"username": 5, "password": []},
+        {"username": "a", "password": "b", "extra": 1},
+    ],
     ids=["empty", "no-password", "no-username", "wrong-types", "unknown-field"],
 )
 def test_login_invalid_body_is_422(client, body):
@@ -107,7 +113,13 @@ def test_login_after_logout_all_works(client, make_user, login):
 def test_users_me_returns_profile(client, make_user, login):
     make_user("erin", role="editor")
     body = client.get("/users/me", headers=login("erin")).json()
-    assert body == {"id": body["id"], "username": "erin", "email": "erin@example.test", "role": "editor", "is_active": True}
+    assert body == {
+        "id": body["id"],
+        "username": "erin",
+        "email": "erin@example.test",
+        "role": "editor",
+        "is_active": True,
+    }
 
 
 def test_expired_token_is_401(client, make_user, db_session, settings):
@@ -121,6 +133,9 @@ def test_expired_token_is_401(client, make_user, db_session, settings):
 def test_password_change_invalidates_tokens(client, make_user, login, admin_headers):
     user = make_user("gina")
     headers = login("gina")
-    assert client.patch(f"/users/{user.id}", json={"password": "a-brand-new-password"}, headers=admin_headers).status_code == 200
+    assert (
+        client.patch(f"/users/{user.id}", json={"password": "a-brand-new-password"}, headers=admin_headers).status_code
+        == 200
+    )
     assert client.get("/users/me", headers=headers).status_code == 401
     assert client.post("/login", json={"username": "gina", "password": "a-brand-new-password"}).status_code == 200

@@ -9,12 +9,15 @@ NEW_USER = {"username": "newbie", "email": "newbie@example.com", "password": "lo
 
 def question_body(subtopic_id: int, text: str = "What is 6 x 7?", difficulty: str = "easy") -> dict:
     return {
-        "text": text, "subtopic_id": subtopic_id, "difficulty": difficulty,
+        "text": text,
+        "subtopic_id": subtopic_id,
+        "difficulty": difficulty,
         "options": [{"text": "42", "is_correct": True}, {"text": "41"}, {"text": "24"}],
     }
 
 
 # --- users ----------------------------------------------------------------------------------
+
 
 def test_admin_creates_user_who_can_log_in(client, admin_headers):
     response = client.post("/users", json=NEW_USER, headers=admin_headers)
@@ -59,8 +62,11 @@ def test_missing_user_is_404(client, admin_headers):
 
 # --- hierarchy ------------------------------------------------------------------------------
 
+
 def test_build_and_read_hierarchy(client, editor_headers):
-    subject = client.post("/subjects", json={"name": "Science", "description": "all of it"}, headers=editor_headers).json()
+    subject = client.post(
+        "/subjects", json={"name": "Science", "description": "all of it"}, headers=editor_headers
+    ).json()
     topic = client.post("/topics", json={"subject_id": subject["id"], "name": "Physics"}, headers=editor_headers).json()
     client.post("/subtopics", json={"topic_id": topic["id"], "name": "Optics"}, headers=editor_headers)
     tree = client.get(f"/subjects/{subject['id']}").json()
@@ -80,9 +86,19 @@ def test_topic_under_missing_subject_is_422(client, editor_headers):
 
 
 def test_rename_and_delete_nodes(client, editor_headers, catalog):
-    assert client.patch(f"/topics/{catalog.topic_id}", json={"name": "Algebra I"}, headers=editor_headers).json()["name"] == "Algebra I"
-    assert client.patch(f"/subjects/{catalog.subject_id}", json={"description": "updated"}, headers=editor_headers).status_code == 200
-    empty = client.post("/subtopics", json={"topic_id": catalog.topic_id, "name": "Empty"}, headers=editor_headers).json()
+    assert (
+        client.patch(f"/topics/{catalog.topic_id}", json={"name": "Algebra I"}, headers=editor_headers).json()["name"]
+        == "Algebra I"
+    )
+    assert (
+        client.patch(
+            f"/subjects/{catalog.subject_id}", json={"description": "updated"}, headers=editor_headers
+        ).status_code
+        == 200
+    )
+    empty = client.post(
+        "/subtopics", json={"topic_id": catalog.topic_id, "name": "Empty"}, headers=editor_headers
+    ).json()
     assert client.delete(f"/subtopics/{empty['id']}", headers=editor_headers).status_code == 204
 
 
@@ -92,6 +108,7 @@ def test_delete_subject_with_questions_is_409(client, editor_headers, catalog):
 
 
 # --- questions ------------------------------------------------------------------------------
+
 
 def test_create_and_read_question_hides_answer(client, editor_headers, catalog):
     created = client.post("/questions", json=question_body(catalog.subtopic_id), headers=editor_headers)
@@ -103,7 +120,11 @@ def test_create_and_read_question_hides_answer(client, editor_headers, catalog):
 
 @pytest.mark.parametrize(
     "options",
-    [[{"text": "a"}, {"text": "b"}], [{"text": "a", "is_correct": True}, {"text": "b", "is_correct": True}], [{"text": "a", "is_correct": True}]],
+    [
+        [{"text": "a"}, {"text": "b"}],
+        [{"text": "a", "is_correct": True}, {"text": "b", "is_correct": True}],
+        [{"text": "a", "is_correct": True}],
+    ],
     ids=["none-correct", "two-correct", "one-option"],
 )
 def test_question_needs_exactly_one_correct_option(client, editor_headers, catalog, options):
@@ -124,7 +145,9 @@ def test_list_questions_filters_and_paginates(client, catalog):
 
 def test_update_and_delete_question(client, editor_headers, catalog):
     question_id = catalog.question_ids[0]
-    patched = client.patch(f"/questions/{question_id}", json={"text": "Solve x + 2 = 3", "difficulty": "hard"}, headers=editor_headers)
+    patched = client.patch(
+        f"/questions/{question_id}", json={"text": "Solve x + 2 = 3", "difficulty": "hard"}, headers=editor_headers
+    )
     assert patched.json()["text"] == "Solve x + 2 = 3" and patched.json()["difficulty"] == "hard"
     assert client.delete(f"/questions/{question_id}", headers=editor_headers).status_code == 204
     assert client.get(f"/questions/{question_id}").status_code == 404
@@ -132,12 +155,15 @@ def test_update_and_delete_question(client, editor_headers, catalog):
 
 # --- question sets --------------------------------------------------------------------------
 
+
 def test_question_set_lifecycle(client, editor_headers, catalog):
     ids = list(catalog.question_ids[:2])
     created = client.post("/question-sets", json={"name": "Warm-up", "question_ids": ids}, headers=editor_headers)
     assert created.status_code == 201 and created.json()["question_ids"] == ids
     set_id = created.json()["id"]
-    reordered = client.patch(f"/question-sets/{set_id}", json={"question_ids": ids[::-1] + [catalog.question_ids[3]]}, headers=editor_headers)
+    reordered = client.patch(
+        f"/question-sets/{set_id}", json={"question_ids": ids[::-1] + [catalog.question_ids[3]]}, headers=editor_headers
+    )
     assert reordered.json()["question_ids"] == [ids[1], ids[0], catalog.question_ids[3]]
     assert client.get("/question-sets").json()[0]["name"] == "Warm-up"
     assert client.delete(f"/question-sets/{set_id}", headers=editor_headers).status_code == 204
@@ -147,4 +173,7 @@ def test_question_set_lifecycle(client, editor_headers, catalog):
 @pytest.mark.parametrize("question_ids", [[999999], "dup"], ids=["unknown-question", "duplicates"])
 def test_question_set_with_bad_questions_is_422(client, editor_headers, catalog, question_ids):
     ids = [catalog.question_ids[0]] * 2 if question_ids == "dup" else question_ids
-    assert client.post("/question-sets", json={"name": "Bad", "question_ids": ids}, headers=editor_headers).status_code == 422
+    assert (
+        client.post("/question-sets", json={"name": "Bad", "question_ids": ids}, headers=editor_headers).status_code
+        == 422
+    )

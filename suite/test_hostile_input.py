@@ -70,20 +70,31 @@ def _bodies(catalog) -> dict:
         "topic-subject": ("POST", "/topics", {"subject_id": huge, "name": "T"}),
         "subtopic-topic": ("POST", "/subtopics", {"topic_id": huge, "name": "S"}),
         "question-subtopic": (
-            "POST", "/questions",
+            "POST",
+            "/questions",
             {"text": "Q?", "subtopic_id": huge, "options": [{"text": "a", "is_correct": True}, {"text": "b"}]},
         ),
         "question-update-subtopic": ("PATCH", f"/questions/{question}", {"subtopic_id": huge}),
         "question-set-questions": ("POST", "/question-sets", {"name": "S", "question_ids": [question, huge]}),
         "response-question": ("POST", "/responses", {"question_id": huge, "answer_option_id": option}),
         "response-option": ("POST", "/responses", {"question_id": question, "answer_option_id": huge}),
-        "response-set": ("POST", "/responses", {"question_id": question, "answer_option_id": option, "question_set_id": huge}),
+        "response-set": (
+            "POST",
+            "/responses",
+            {"question_id": question, "answer_option_id": option, "question_set_id": huge},
+        ),
     }
 
 
 BODY_CASES = (
-    "topic-subject", "subtopic-topic", "question-subtopic", "question-update-subtopic",
-    "question-set-questions", "response-question", "response-option", "response-set",
+    "topic-subject",
+    "subtopic-topic",
+    "question-subtopic",
+    "question-update-subtopic",
+    "question-set-questions",
+    "response-question",
+    "response-option",
+    "response-set",
 )
 
 
@@ -98,7 +109,9 @@ def test_out_of_range_body_id_is_422(client, admin_headers, catalog, case):
 def test_question_set_rename_to_taken_name_with_new_questions_is_409(client, editor_headers, catalog):
     first, second = catalog.question_ids[:2]
     client.post("/question-sets", json={"name": "Taken", "question_ids": [first]}, headers=editor_headers)
-    other = client.post("/question-sets", json={"name": "Mine", "question_ids": [second]}, headers=editor_headers).json()
+    other = client.post(
+        "/question-sets", json={"name": "Mine", "question_ids": [second]}, headers=editor_headers
+    ).json()
 
     response = client.patch(
         f"/question-sets/{other['id']}", json={"name": "Taken", "question_ids": [first, second]}, headers=editor_headers
@@ -107,7 +120,9 @@ def test_question_set_rename_to_taken_name_with_new_questions_is_409(client, edi
     assert response.status_code == 409, response.text
     assert response.json() == {"detail": "a question set with that name already exists"}
     assert client.get(f"/question-sets/{other['id']}").json() == other
-    renamed = client.patch(f"/question-sets/{other['id']}", json={"name": "Free", "question_ids": [first]}, headers=editor_headers)
+    renamed = client.patch(
+        f"/question-sets/{other['id']}", json={"name": "Free", "question_ids": [first]}, headers=editor_headers
+    )
     assert renamed.status_code == 200 and renamed.json()["question_ids"] == [first]
 
 
@@ -127,7 +142,11 @@ def test_nul_character_in_body_text_is_422(client, editor_headers, method, path,
 
 
 def test_nul_character_in_nested_option_text_is_422(client, editor_headers, catalog):
-    body = {"text": "Q?", "subtopic_id": catalog.subtopic_id, "options": [{"text": "a\x00", "is_correct": True}, {"text": "b"}]}
+    body = {
+        "text": "Q?",
+        "subtopic_id": catalog.subtopic_id,
+        "options": [{"text": "a\x00", "is_correct": True}, {"text": "b"}],
+    }
     response = client.post("/questions", json=body, headers=editor_headers)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "options", 0, "text"]

@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from suitebench.counters import counting
 from quiz_api.models import RevokedToken
 from quiz_api.tokens import create_access_token, decode_access_token
+from suitebench.counters import counting
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,9 @@ def test_flushed_user_logs_in_and_calls_protected_endpoint(client, make_user):
 @pytest.mark.needs_shared_transaction
 def test_token_revoked_in_this_test_is_rejected_by_blacklist_middleware(client, make_user, db_session):
     make_user("revoke_me", commit=False)
-    token = client.post("/login", json={"username": "revoke_me", "password": "correct-horse-battery"}).json()["access_token"]
+    token = client.post("/login", json={"username": "revoke_me", "password": "correct-horse-battery"}).json()[
+        "access_token"
+    ]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/users/me", headers=headers).status_code == 200
 

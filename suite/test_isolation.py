@@ -16,7 +16,9 @@ pytestmark = pytest.mark.isolation
 
 
 def row_counts(db_session) -> dict[str, int]:
-    return {table.name: db_session.scalar(select(func.count()).select_from(table)) for table in Base.metadata.sorted_tables}
+    return {
+        table.name: db_session.scalar(select(func.count()).select_from(table)) for table in Base.metadata.sorted_tables
+    }
 
 
 def assert_clean_start(db_session) -> None:

@@ -41,8 +41,15 @@ def jwt_user(make_user):
 def valid_claims(user) -> dict:
     now = datetime.now(UTC)
     return {
-        "sub": user.username, "uid": user.id, "role": user.role, "ver": user.token_version, "jti": "a" * 32,
-        "iat": now, "nbf": now, "exp": now + timedelta(minutes=5), "type": "access",
+        "sub": user.username,
+        "uid": user.id,
+        "role": user.role,
+        "ver": user.token_version,
+        "jti": "a" * 32,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(minutes=5),
+        "type": "access",
     }
 
 
@@ -184,16 +191,28 @@ ATTACKS: dict[str, tuple[Callable[[Attacker], str | bytes], str]] = {
     "bad-signature": (tampered_signature, "invalid token signature"),
     "tampered-payload": (tampered_payload, "invalid token signature"),
     "stripped-signature": (stripped_signature, "invalid token signature"),
-    "wrong-secret": (lambda a: a.sign(a.claims(), key="another-secret-key-that-is-long-enough-32"), "invalid token signature"),
+    "wrong-secret": (
+        lambda a: a.sign(a.claims(), key="another-secret-key-that-is-long-enough-32"),
+        "invalid token signature",
+    ),
     # alg: none
     "alg-none": (lambda a: unsigned(a.claims(), {"alg": "none", "typ": "JWT"}), ALGORITHM_NOT_ALLOWED),
     "alg-None": (lambda a: unsigned(a.claims(), {"alg": "None", "typ": "JWT"}), ALGORITHM_NOT_ALLOWED),
     "alg-none-keeping-signature": (alg_none_keeping_signature, ALGORITHM_NOT_ALLOWED),
-    "alg-missing": (lambda a: hmac_signed(a.claims(), {"typ": "JWT"}, a.settings.secret_key.encode()), ALGORITHM_NOT_ALLOWED),
+    "alg-missing": (
+        lambda a: hmac_signed(a.claims(), {"typ": "JWT"}, a.settings.secret_key.encode()),
+        ALGORITHM_NOT_ALLOWED,
+    ),
     # algorithm confusion
     "other-hmac-hs512": (lambda a: a.sign(a.claims(), algorithm="HS512"), ALGORITHM_NOT_ALLOWED),
-    "rs256-signed-with-rsa-key": (lambda a: a.sign(a.claims(), key=rsa_private_key(), algorithm="RS256"), ALGORITHM_NOT_ALLOWED),
-    "es256-signed-with-ec-key": (lambda a: a.sign(a.claims(), key=ec_private_key(), algorithm="ES256"), ALGORITHM_NOT_ALLOWED),
+    "rs256-signed-with-rsa-key": (
+        lambda a: a.sign(a.claims(), key=rsa_private_key(), algorithm="RS256"),
+        ALGORITHM_NOT_ALLOWED,
+    ),
+    "es256-signed-with-ec-key": (
+        lambda a: a.sign(a.claims(), key=ec_private_key(), algorithm="ES256"),
+        ALGORITHM_NOT_ALLOWED,
+    ),
     "rs256-header-hmac-with-secret": (
         lambda a: hmac_signed(a.claims(), {"alg": "RS256", "typ": "JWT"}, a.settings.secret_key.encode()),
         ALGORITHM_NOT_ALLOWED,
@@ -205,7 +224,10 @@ ATTACKS: dict[str, tuple[Callable[[Attacker], str | bytes], str]] = {
     # time
     "expired": (lambda a: a.sign(a.claims(exp=datetime.now(UTC) - timedelta(minutes=1))), "token expired"),
     "not-yet-valid": (lambda a: a.sign(a.claims(nbf=datetime.now(UTC) + timedelta(minutes=10))), "token not yet valid"),
-    "issued-in-future": (lambda a: a.sign(a.claims(iat=datetime.now(UTC) + timedelta(minutes=10))), "token not yet valid"),
+    "issued-in-future": (
+        lambda a: a.sign(a.claims(iat=datetime.now(UTC) + timedelta(minutes=10))),
+        "token not yet valid",
+    ),
     # correctly signed, values the database or datetime cannot take
     "uid-beyond-integer": (lambda a: a.sign(a.claims(uid=2**70)), "token claim out of range"),
     "uid-negative": (lambda a: a.sign(a.claims(uid=-1)), "token claim out of range"),
@@ -240,7 +262,9 @@ def test_attack_rejected(client, db_session, jwt_user, settings, login, attack):
 
 
 def test_token_roundtrip_carries_user_claims(db_session, jwt_user, settings):
-    claims = decode_access_token(create_access_token({"sub": "jwt_target"}, db_session, settings=settings), db_session, settings=settings)
+    claims = decode_access_token(
+        create_access_token({"sub": "jwt_target"}, db_session, settings=settings), db_session, settings=settings
+    )
     assert (claims["sub"], claims["uid"], claims["role"], claims["ver"]) == ("jwt_target", jwt_user.id, "student", 0)
 
 
@@ -259,10 +283,14 @@ def test_create_token_for_unknown_user_raises(db_session, settings):
 def test_missing_claim_rejected(client, jwt_user, settings, claim):
     claims = valid_claims(jwt_user)
     del claims[claim]
-    assert_rejected(client, jwt.encode(claims, settings.secret_key, algorithm="HS256"), f"token is missing the {claim!r} claim")
+    assert_rejected(
+        client, jwt.encode(claims, settings.secret_key, algorithm="HS256"), f"token is missing the {claim!r} claim"
+    )
 
 
-@pytest.mark.parametrize(("claim", "value"), [("uid", "1"), ("ver", "0"), ("sub", 7), ("uid", True), ("type", "refresh")])
+@pytest.mark.parametrize(
+    ("claim", "value"), [("uid", "1"), ("ver", "0"), ("sub", 7), ("uid", True), ("type", "refresh")]
+)
 def test_wrong_typed_claim_rejected(client, jwt_user, settings, claim, value):
     claims = {**valid_claims(jwt_user), claim: value}
     assert_rejected(client, jwt.encode(claims, settings.secret_key, algorithm="HS256"))

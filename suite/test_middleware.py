@@ -5,15 +5,26 @@ import pytest
 pytestmark = pytest.mark.middleware
 
 
-@pytest.mark.parametrize("path", ["/health", "/time-periods", "/questions", "/question-sets", "/subjects", "/leaderboard", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/health", "/time-periods", "/questions", "/question-sets", "/subjects", "/leaderboard", "/openapi.json"]
+)
 def test_public_read_needs_no_token(client, path):
     assert client.get(path).status_code == 200
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/users/me"), ("GET", "/users"), ("POST", "/logout"), ("POST", "/logout-all"), ("GET", "/scores/me"),
-     ("POST", "/responses"), ("POST", "/questions"), ("DELETE", "/subjects/1"), ("GET", "/no-such-path")],
+    [
+        ("GET", "/users/me"),
+        ("GET", "/users"),
+        ("POST", "/logout"),
+        ("POST", "/logout-all"),
+        ("GET", "/scores/me"),
+        ("POST", "/responses"),
+        ("POST", "/questions"),
+        ("DELETE", "/subjects/1"),
+        ("GET", "/no-such-path"),
+    ],
 )
 def test_protected_path_without_token_is_401(client, method, path):
     response = client.request(method, path)
@@ -26,7 +37,9 @@ def test_unknown_path_with_token_is_404(client, student_headers):
     assert client.get("/no-such-path", headers=student_headers).status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/users"), ("POST", "/users"), ("GET", "/users/1"), ("DELETE", "/users/1")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/users"), ("POST", "/users"), ("GET", "/users/1"), ("DELETE", "/users/1")]
+)
 def test_student_on_admin_path_is_403(client, student_headers, method, path):
     response = client.request(method, path, headers=student_headers)
     assert response.status_code == 403
@@ -37,7 +50,10 @@ def test_editor_on_admin_path_is_403(client, editor_headers):
     assert client.get("/users", headers=editor_headers).status_code == 403
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/subjects"), ("POST", "/questions"), ("PATCH", "/question-sets/1"), ("DELETE", "/topics/1")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/subjects"), ("POST", "/questions"), ("PATCH", "/question-sets/1"), ("DELETE", "/topics/1")],
+)
 def test_student_cannot_write_content(client, student_headers, method, path):
     response = client.request(method, path, headers=student_headers, json={})
     assert response.status_code == 403

@@ -14,21 +14,37 @@ def answer(client, headers, question_id, option_id, question_set_id=None):
 
 def test_build_answer_score_rank(client, editor_headers, make_user, login):
     subject = client.post("/subjects", json={"name": "Chemistry"}, headers=editor_headers).json()
-    topic = client.post("/topics", json={"subject_id": subject["id"], "name": "Elements"}, headers=editor_headers).json()
-    subtopic = client.post("/subtopics", json={"topic_id": topic["id"], "name": "Metals"}, headers=editor_headers).json()
+    topic = client.post(
+        "/topics", json={"subject_id": subject["id"], "name": "Elements"}, headers=editor_headers
+    ).json()
+    subtopic = client.post(
+        "/subtopics", json={"topic_id": topic["id"], "name": "Metals"}, headers=editor_headers
+    ).json()
     questions = []
     for text, difficulty in [("Symbol of iron?", "easy"), ("Symbol of gold?", "hard")]:
-        body = {"text": text, "subtopic_id": subtopic["id"], "difficulty": difficulty,
-                "options": [{"text": "right", "is_correct": True}, {"text": "wrong"}]}
+        body = {
+            "text": text,
+            "subtopic_id": subtopic["id"],
+            "difficulty": difficulty,
+            "options": [{"text": "right", "is_correct": True}, {"text": "wrong"}],
+        }
         questions.append(client.post("/questions", json=body, headers=editor_headers).json())
-    quiz = client.post("/question-sets", json={"name": "Metals quiz", "question_ids": [q["id"] for q in questions]}, headers=editor_headers).json()
+    quiz = client.post(
+        "/question-sets",
+        json={"name": "Metals quiz", "question_ids": [q["id"] for q in questions]},
+        headers=editor_headers,
+    ).json()
 
     make_user("solver")
     headers = login("solver")
     first = answer(client, headers, questions[0]["id"], questions[0]["options"][0]["id"], quiz["id"]).json()
     second = answer(client, headers, questions[1]["id"], questions[1]["options"][1]["id"], quiz["id"]).json()
     assert (first["is_correct"], first["points"]) == (True, 1)
-    assert (second["is_correct"], second["points"], second["correct_option_id"]) == (False, 0, questions[1]["options"][0]["id"])
+    assert (second["is_correct"], second["points"], second["correct_option_id"]) == (
+        False,
+        0,
+        questions[1]["options"][0]["id"],
+    )
 
     scores = {s["time_period"]: s for s in client.get("/scores/me", headers=headers).json()}
     assert set(scores) == {"daily", "weekly", "monthly", "yearly", "all_time"}
@@ -67,9 +83,13 @@ def test_answer_option_of_other_question_is_422(client, student_headers, catalog
 
 
 def test_answer_outside_question_set_is_422(client, student_headers, editor_headers, catalog):
-    quiz = client.post("/question-sets", json={"name": "Only first", "question_ids": [catalog.question_ids[0]]}, headers=editor_headers).json()
+    quiz = client.post(
+        "/question-sets", json={"name": "Only first", "question_ids": [catalog.question_ids[0]]}, headers=editor_headers
+    ).json()
     question_id = catalog.question_ids[1]
-    assert answer(client, student_headers, question_id, catalog.correct_option[question_id], quiz["id"]).status_code == 422
+    assert (
+        answer(client, student_headers, question_id, catalog.correct_option[question_id], quiz["id"]).status_code == 422
+    )
 
 
 def test_answer_unknown_question_is_422(client, student_headers):
@@ -79,10 +99,16 @@ def test_answer_unknown_question_is_422(client, student_headers):
 def test_only_the_first_answer_scores(client, student_headers, catalog):
     question_id = catalog.question_ids[2]
     first = answer(client, student_headers, question_id, catalog.wrong_option[question_id]).json()
-    assert (first["scored"], first["points"], first["correct_option_id"]) == (True, 0, catalog.correct_option[question_id])
+    assert (first["scored"], first["points"], first["correct_option_id"]) == (
+        True,
+        0,
+        catalog.correct_option[question_id],
+    )
     for _ in range(2):
         again = answer(client, student_headers, question_id, catalog.correct_option[question_id])
         assert again.status_code == 201
         assert (again.json()["is_correct"], again.json()["scored"], again.json()["points"]) == (True, False, 0)
-    all_time = next(s for s in client.get("/scores/me", headers=student_headers).json() if s["time_period"] == "all_time")
+    all_time = next(
+        s for s in client.get("/scores/me", headers=student_headers).json() if s["time_period"] == "all_time"
+    )
     assert (all_time["points"], all_time["answered"], all_time["correct"]) == (0, 1, 0)

@@ -11,10 +11,9 @@ import os
 from contextlib import ExitStack
 
 import pytest
+from suite_process import POSTGRES_URL_FOR_TESTS, SharedSuiteRuns
 
 pytest_plugins = ["pytester"]
-
-from suite_process import POSTGRES_URL_FOR_TESTS, SharedSuiteRuns
 
 POSTGRES_PROBLEM_FOR_TESTS = "STUDY_TESTS_POSTGRES_PROBLEM"
 _server_stack = pytest.StashKey[ExitStack]()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from quiz_architectures.architectures import Switches, resolve
 from quiz_study import design
 from suitebench import runner
-from quiz_architectures.architectures import Switches, resolve
 
 FAKE_TESTS: tuple[tuple[str, str], ...] = (("test_auth.py::test_login", "auth"), ("test_crud.py::test_create", "crud"))
 
@@ -52,8 +52,14 @@ class FakeProcesses:
                     seconds = self.seconds(switches, index, workers)
                     total += seconds
                     phase = {"duration_ns": int(seconds * 1e9), "counters": {}}
-                    record = {"schema_version": 1, "kind": "test", "nodeid": name, "category": category,
-                              "outcome": "passed", "phases": {"setup": {"duration_ns": 1000, "counters": {}}, "call": phase}}
+                    record = {
+                        "schema_version": 1,
+                        "kind": "test",
+                        "nodeid": name,
+                        "category": category,
+                        "outcome": "passed",
+                        "phases": {"setup": {"duration_ns": 1000, "counters": {}}, "call": phase},
+                    }
                     handle.write(json.dumps(record) + "\n")
         log_path.write_text("fake\n")
         return runner.ProcessOutcome(exit_code=0, wall_s=self.wall(switches, total, workers), timed_out=False)
@@ -80,7 +86,9 @@ class FakeSuite(FakeProcesses):
 
     def __init__(self, seed: int = 0):
         self.rng = np.random.default_rng(seed)
-        super().__init__(self.test_seconds, wall=lambda switches, total, workers: 1.0 + 0.01 * len(FAKE_TESTS) * switches.copies)
+        super().__init__(
+            self.test_seconds, wall=lambda switches, total, workers: 1.0 + 0.01 * len(FAKE_TESTS) * switches.copies
+        )
 
     def test_seconds(self, switches: Switches, test_index: int, workers: int = 1) -> float:
         if switches.isolation == "none":

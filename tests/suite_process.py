@@ -20,10 +20,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from quiz_architectures import architectures
 from quiz_study import paths
 from suitebench.plugin import plugin_args
 from suitebench.records import read_records, records_to_frame
-from quiz_architectures import architectures
 
 POSTGRES_URL_FOR_TESTS = "STUDY_TESTS_POSTGRES_URL"
 
@@ -62,8 +62,19 @@ def run_suite(*args: str, workdir: Path, target: str | None = None, timeout: flo
     # Order is fixed unless the caller asks for pytest-randomly explicitly.
     order = [] if any("randomly" in arg for arg in args) else ["-p", "no:randomly"]
     command = [
-        sys.executable, "-m", "pytest", str(paths.SUITE / target) if target else str(paths.SUITE), "-p", "no:cacheprovider", "-q", *order,
-        "-W", "ignore::DeprecationWarning", *plugin_args(), f"--suitebench-timings={timings}", *args,
+        sys.executable,
+        "-m",
+        "pytest",
+        str(paths.SUITE / target) if target else str(paths.SUITE),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *order,
+        "-W",
+        "ignore::DeprecationWarning",
+        *plugin_args(),
+        f"--suitebench-timings={timings}",
+        *args,
     ]
     result = subprocess.run(command, cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return SuiteRun(result.returncode, result.stdout + result.stderr, read_records(timings))
@@ -123,13 +134,17 @@ def covering_array(seeds: Sequence[Mapping[str, str]] = ()) -> list[tuple[dict[s
         allowed = [values for values, reason in reasons.items() if (reason is None) == runnable]
         earlier = set(rows)
 
-        def extends_allowed(partial: list[str], allowed: list[tuple[str, ...]] = allowed, earlier: set = earlier) -> bool:
+        def extends_allowed(
+            partial: list[str], allowed: list[tuple[str, ...]] = allowed, earlier: set = earlier
+        ) -> bool:
             # allpairspy applies the filter to the earlier rows too: they stay acceptable.
             return tuple(partial) in earlier or any(values[: len(partial)] == tuple(partial) for values in allowed)
 
         rows += [
             tuple(row)
-            for row in AllPairs(list(architectures.SWITCH_VALUES.values()), filter_func=extends_allowed, previously_tested=rows)
+            for row in AllPairs(
+                list(architectures.SWITCH_VALUES.values()), filter_func=extends_allowed, previously_tested=rows
+            )
         ]
     unique = list(dict.fromkeys(rows))
     return [(dict(zip(names, values)), reasons[values]) for values in unique]

@@ -10,8 +10,22 @@ from quiz_architectures.errors import ArchitectureError
 
 
 def test_presets_are_the_documented_switch_values():
-    assert BASELINE == Switches(storage="disk", isolation="recreate", reference_data="per_test", session_wiring="own", password_hash="test", client="testclient")
-    assert TRANSACTIONAL == Switches(storage="memory", isolation="rollback", reference_data="per_session", session_wiring="injected", password_hash="test", client="testclient")
+    assert BASELINE == Switches(
+        storage="disk",
+        isolation="recreate",
+        reference_data="per_test",
+        session_wiring="own",
+        password_hash="test",
+        client="testclient",
+    )
+    assert TRANSACTIONAL == Switches(
+        storage="memory",
+        isolation="rollback",
+        reference_data="per_session",
+        session_wiring="injected",
+        password_hash="test",
+        client="testclient",
+    )
 
 
 def test_label_names_preset_or_overrides():
@@ -19,7 +33,10 @@ def test_label_names_preset_or_overrides():
     assert architectures.resolve("transactional", ["storage=disk"]).label == "transactional+storage=disk"
 
 
-@pytest.mark.parametrize("spec", ["baseline", "transactional", "transactional+storage=disk", "baseline+storage=memory,password_hash=production"])
+@pytest.mark.parametrize(
+    "spec",
+    ["baseline", "transactional", "transactional+storage=disk", "baseline+storage=memory,password_hash=production"],
+)
 def test_label_round_trips_through_parse_spec(spec):
     switches = architectures.parse_spec(spec)
     assert switches.label == spec
@@ -76,7 +93,11 @@ def test_combinations_enumerated_with_reasons():
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("copies=0", "from 1 to 100"), ("extra_tables=x", "must be an integer"), ("reference_rows=-5", "from 0 to 100000")],
+    [
+        ("copies=0", "from 1 to 100"),
+        ("extra_tables=x", "must be an integer"),
+        ("reference_rows=-5", "from 0 to 100000"),
+    ],
 )
 def test_scale_knobs_are_validated(override, message):
     with pytest.raises(ArchitectureError, match=message):
@@ -91,7 +112,9 @@ def test_scale_knobs_appear_in_label_and_args():
 
 def test_options_override_environment():
     env = {"QUIZ_ARCH": "baseline", "QUIZ_SWITCHES": "storage=memory,password_hash=production"}
-    assert architectures.from_options(None, [], env) == architectures.resolve("baseline", ["storage=memory", "password_hash=production"])
+    assert architectures.from_options(None, [], env) == architectures.resolve(
+        "baseline", ["storage=memory", "password_hash=production"]
+    )
     assert architectures.from_options("transactional", ["storage=disk"], env).storage == "disk"
     assert architectures.from_options(None, [], {}) == TRANSACTIONAL
 

@@ -10,15 +10,13 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-
-from quiz_study import variants as study_variants
-from quiz_study import attribution
-from suitebench import store
-from quiz_study import design
-from quiz_study import floor
-from quiz_study import why
-from suitebench.errors import BenchError
 from fake_processes import EFFECTS, FakeSuite
+
+from quiz_study import attribution, design, floor, why
+from quiz_study import variants as study_variants
+from suitebench import store
+from suitebench.errors import BenchError
+
 
 def synthetic_timings(
     cells: pd.DataFrame,
@@ -44,9 +42,18 @@ def synthetic_timings(
                 seconds = float(np.exp(base[i] + shift + process + rng.normal(0, test_sd)))
                 rows.append(
                     {
-                        "run_id": "synthetic", "repetition": repetition, "block": block, "order": 0,
-                        "variant": cell["variant"], "warmup": False, "valid": True, "test": f"t.py::test_{i}",
-                        "category": "crud", "outcome": "passed", "phase": "total", "seconds": seconds,
+                        "run_id": "synthetic",
+                        "repetition": repetition,
+                        "block": block,
+                        "order": 0,
+                        "variant": cell["variant"],
+                        "warmup": False,
+                        "valid": True,
+                        "test": f"t.py::test_{i}",
+                        "category": "crud",
+                        "outcome": "passed",
+                        "phase": "total",
+                        "seconds": seconds,
                     }
                 )
             repetition += 1
@@ -138,7 +145,9 @@ def test_waterfall_shares_add_up_and_match_the_effects_of_an_additive_truth():
 
 def test_waterfall_splits_an_interaction_over_the_feasible_orders():
     interactions = {("storage", "isolation"): -0.30, ("storage", "reference_data"): 0.10}
-    timings = synthetic_timings(design.full_factorial().cells, interactions=interactions, process_sd=0.0, test_sd=0.001, seed=5)
+    timings = synthetic_timings(
+        design.full_factorial().cells, interactions=interactions, process_sd=0.0, test_sd=0.001, seed=5
+    )
     steps = attribution.waterfall_table(fit(timings)).set_index("switch")
     # An interaction goes to whichever of its switches changes second. Isolation comes after
     # session_wiring in every feasible order, so it is second to storage in 2 of 3 orders;
@@ -191,6 +200,7 @@ def test_main_effect_weights_average_over_the_cells_where_both_levels_run():
 
 # ---------------------------------------------------------------- the study, with a fake suite
 
+
 @pytest.fixture(scope="module")
 def fake_study(tmp_path_factory):
     suite = FakeSuite()
@@ -209,9 +219,20 @@ def test_study_writes_one_run_per_part_and_every_table(fake_study):
     result, output = fake_study
     assert set(result.run_dirs) == {"design", "floor"}
     expected = {
-        "runs", "attribution_fit", "design", "aliasing", "effects", "interactions", "waterfall",
-        "floor_tests", "floor_categories", "floor_overall", "floor_phases",
-        "scaling_points", "scaling_slopes", "projection",
+        "runs",
+        "attribution_fit",
+        "design",
+        "aliasing",
+        "effects",
+        "interactions",
+        "waterfall",
+        "floor_tests",
+        "floor_categories",
+        "floor_overall",
+        "floor_phases",
+        "scaling_points",
+        "scaling_slopes",
+        "projection",
     }
     assert expected <= set(result.tables)
     roles = result.tables["runs"].set_index("run_id")["roles"]
@@ -227,7 +248,9 @@ def test_study_recovers_the_fake_suites_effects(fake_study):
     assert not effects.loc["client", "distinguishable_from_zero"]
     slopes = result.tables["scaling_slopes"].set_index(["architecture", "knob", "measure"])
     assert slopes.loc[("baseline", "extra_tables", "per_test_s"), "slope_s_per_unit"] == pytest.approx(0.002, rel=0.2)
-    assert slopes.loc[("transactional", "extra_tables", "per_test_s"), "slope_s_per_unit"] == pytest.approx(0.0, abs=5e-4)
+    assert slopes.loc[("transactional", "extra_tables", "per_test_s"), "slope_s_per_unit"] == pytest.approx(
+        0.0, abs=5e-4
+    )
     overall = result.tables["floor_overall"].set_index("architecture")
     assert overall.loc["transactional", "overhead_s"] == pytest.approx(0.005, abs=0.002)
 

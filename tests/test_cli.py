@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quiz_study import cli, paths
 from quiz_study import variants as study_variants
-from quiz_study import cli
 from suitebench import cli as engine_cli
-from suitebench import store
+from suitebench import runner, store
 from suitebench.errors import BenchError
-from quiz_study import paths
-from suitebench import runner
 from suitebench.metadata import collect_metadata
 
 CONFTEST = """\
@@ -83,9 +81,27 @@ def test_library_error_gives_one_line_and_exit_2(tmp_path, capsys):
 
 def test_run_records_a_run_and_prints_a_summary(tmp_path, suite):
     completed = harness_cli(
-        "run", "--suite", str(suite), "--output-dir", str(tmp_path / "runs"), "--run-id", "c1",
-        "--arch", "baseline", "--variant", "transactional", "--switch", "storage=disk",
-        "--repetitions", "1", "--warmup", "0", "--no-progress", "--profile", "smoke", *FAST,
+        "run",
+        "--suite",
+        str(suite),
+        "--output-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "c1",
+        "--arch",
+        "baseline",
+        "--variant",
+        "transactional",
+        "--switch",
+        "storage=disk",
+        "--repetitions",
+        "1",
+        "--warmup",
+        "0",
+        "--no-progress",
+        "--profile",
+        "smoke",
+        *FAST,
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("run c1: complete, 2/2 repetitions")
@@ -102,21 +118,54 @@ def test_arguments_map_to_run_benchmark_keywords(monkeypatch, capsys, tmp_path):
     def fake_run_benchmark(**options):
         received.update(options)
         return runner.RunResult(
-            run_id="x", run_dir=tmp_path, status="complete", planned_repetitions=2, completed_repetitions=2,
-            executed_repetitions=2, invalid_measured_repetitions=0, median_wall_s={"baseline": 1.0},
+            run_id="x",
+            run_dir=tmp_path,
+            status="complete",
+            planned_repetitions=2,
+            completed_repetitions=2,
+            executed_repetitions=2,
+            invalid_measured_repetitions=0,
+            median_wall_s={"baseline": 1.0},
         )
 
     monkeypatch.setattr(study_variants, "run_benchmark", fake_run_benchmark)
-    status = cli.main([
-        "run", "--arch", "baseline", "-k", "login", "-m", "crud", "--seed", "3", "--schedule", "random",
-        "--timeout", "30", "--pytest-arg=-x", "--no-progress", "--resume", "r9",
-    ])
+    status = cli.main(
+        [
+            "run",
+            "--arch",
+            "baseline",
+            "-k",
+            "login",
+            "-m",
+            "crud",
+            "--seed",
+            "3",
+            "--schedule",
+            "random",
+            "--timeout",
+            "30",
+            "--pytest-arg=-x",
+            "--no-progress",
+            "--resume",
+            "r9",
+        ]
+    )
     assert status == 0
     assert received == {
-        "variants": ["baseline"], "repetitions": None, "warmup": None,
-        "selection": {"keyword": "login", "marker": "crud"}, "output_dir": paths.RUNS, "run_id": "r9",
-        "seed": 3, "schedule": "random", "resume": True, "suite_path": None, "extra_pytest_args": ["-x"],
-        "progress": False, "timeout_s": 30.0, "profile": None,
+        "variants": ["baseline"],
+        "repetitions": None,
+        "warmup": None,
+        "selection": {"keyword": "login", "marker": "crud"},
+        "output_dir": paths.RUNS,
+        "run_id": "r9",
+        "seed": 3,
+        "schedule": "random",
+        "resume": True,
+        "suite_path": None,
+        "extra_pytest_args": ["-x"],
+        "progress": False,
+        "timeout_s": 30.0,
+        "profile": None,
     }
     assert "median wall" in capsys.readouterr().out
 
@@ -126,7 +175,9 @@ def test_interrupted_run_prints_resume_command_and_exits_130(monkeypatch, capsys
         raise KeyboardInterrupt
 
     real_run_benchmark = study_variants.run_benchmark
-    monkeypatch.setattr(study_variants, "run_benchmark", lambda **options: real_run_benchmark(**options, executor=interrupt))
+    monkeypatch.setattr(
+        study_variants, "run_benchmark", lambda **options: real_run_benchmark(**options, executor=interrupt)
+    )
     status = cli.main(["run", "--suite", str(suite), "--output-dir", str(tmp_path), "--run-id", "c2", "--no-progress"])
     err = capsys.readouterr().err
     assert status == 130
@@ -138,8 +189,22 @@ def test_interrupted_run_prints_resume_command_and_exits_130(monkeypatch, capsys
 def test_sigterm_stops_the_run_and_resume_finishes_it(tmp_path, suite):
     runs = tmp_path / "runs"
     command = [
-        sys.executable, "-m", "harness", "run", "--suite", str(suite), "--output-dir", str(runs),
-        "--run-id", "c3", "--repetitions", "2", "--warmup", "0", "--no-progress", *FAST,
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--suite",
+        str(suite),
+        "--output-dir",
+        str(runs),
+        "--run-id",
+        "c3",
+        "--repetitions",
+        "2",
+        "--warmup",
+        "0",
+        "--no-progress",
+        *FAST,
     ]
     process = subprocess.Popen(command, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     repetitions = runs / "c3" / store.REPETITIONS_FILE
@@ -174,8 +239,13 @@ def test_validators_accept_good_values_and_reject_bad_ones():
     assert engine_cli.positive_float("0.5") == 0.5
     assert cli.architecture_spec(" transactional+storage=disk ") == "transactional+storage=disk"
     assert cli.switch_assignment("reference-data=per_test") == "reference_data=per_test"
-    for validator, text in [(engine_cli.positive_int, "1.5"), (engine_cli.non_negative_int, "-2"), (engine_cli.positive_float, "nan"),
-                            (cli.architecture_spec, "fast"), (engine_cli.run_identifier, ".hidden")]:
+    for validator, text in [
+        (engine_cli.positive_int, "1.5"),
+        (engine_cli.non_negative_int, "-2"),
+        (engine_cli.positive_float, "nan"),
+        (cli.architecture_spec, "fast"),
+        (engine_cli.run_identifier, ".hidden"),
+    ]:
         with pytest.raises(argparse.ArgumentTypeError):
             validator(text)
 
@@ -200,26 +270,68 @@ def write_synthetic_run(run_dir: Path, *, candidate_scale: float, seed: int, rep
     schedule, repetition_rows, timing_rows = [], [], []
     for block in range(repetitions):
         for order, variant in enumerate(labels):
-            columns = {"run_id": run_dir.name, "repetition": len(schedule), "block": block, "order": order,
-                       "variant": variant, "warmup": False, "valid": True}
+            columns = {
+                "run_id": run_dir.name,
+                "repetition": len(schedule),
+                "block": block,
+                "order": order,
+                "variant": variant,
+                "warmup": False,
+                "valid": True,
+            }
             schedule.append({key: columns[key] for key in ("repetition", "block", "order", "variant", "warmup")})
             total = 0.0
-            for i, (test, category) in enumerate([("t.py::test_a", "crud"), ("t.py::test_b", "crud"), ("t.py::test_c", "auth")]):
+            for i, (test, category) in enumerate(
+                [("t.py::test_a", "crud"), ("t.py::test_b", "crud"), ("t.py::test_c", "auth")]
+            ):
                 seconds = (0.1 if variant == "baseline" else 0.02 * candidate_scale) * (i + 1) * rng.lognormal(0, 0.05)
                 total += seconds
                 for phase, value in (("setup", seconds / 2), ("call", seconds / 2), ("total", seconds)):
-                    timing_rows.append({**columns, "test": test, "category": category, "outcome": "passed", "phase": phase,
-                                        "seconds": value, "sql_statements": 3, "ddl_statements": 0,
-                                        "connections_opened": 1, "commits": 1, "rollbacks": 0, "savepoints": 0})
-            repetition_rows.append({**columns, "invalid_reason": "", "exit_code": 0, "wall_s": total + 0.5, "n_tests": 3,
-                                    "n_passed": 3, "n_failed": 0, "started_at": "", "finished_at": ""})
-    store.write_metadata(run_dir, {
-        "schema_version": store.SCHEMA_VERSION, "run_id": run_dir.name, "status": "complete",
-        "started_at": f"2024-01-0{seed + 1}T00:00:00+00:00", "variants": [{"label": label} for label in labels],
-        "schedule": schedule, "environment": collect_metadata(packages=[]),
-    })
+                    timing_rows.append(
+                        {
+                            **columns,
+                            "test": test,
+                            "category": category,
+                            "outcome": "passed",
+                            "phase": phase,
+                            "seconds": value,
+                            "sql_statements": 3,
+                            "ddl_statements": 0,
+                            "connections_opened": 1,
+                            "commits": 1,
+                            "rollbacks": 0,
+                            "savepoints": 0,
+                        }
+                    )
+            repetition_rows.append(
+                {
+                    **columns,
+                    "invalid_reason": "",
+                    "exit_code": 0,
+                    "wall_s": total + 0.5,
+                    "n_tests": 3,
+                    "n_passed": 3,
+                    "n_failed": 0,
+                    "started_at": "",
+                    "finished_at": "",
+                }
+            )
+    store.write_metadata(
+        run_dir,
+        {
+            "schema_version": store.SCHEMA_VERSION,
+            "run_id": run_dir.name,
+            "status": "complete",
+            "started_at": f"2024-01-0{seed + 1}T00:00:00+00:00",
+            "variants": [{"label": label} for label in labels],
+            "schedule": schedule,
+            "environment": collect_metadata(packages=[]),
+        },
+    )
     store.append_frame(run_dir / store.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=store.TIMING_COLUMNS)
-    store.append_frame(run_dir / store.REPETITIONS_FILE, pd.DataFrame(repetition_rows), columns=store.REPETITION_COLUMNS)
+    store.append_frame(
+        run_dir / store.REPETITIONS_FILE, pd.DataFrame(repetition_rows), columns=store.REPETITION_COLUMNS
+    )
 
 
 @pytest.fixture
@@ -237,7 +349,24 @@ def test_compare_prints_suite_category_and_test_levels(runs, capsys):
 
 
 def test_compare_prints_markdown_table(runs, capsys):
-    assert cli.main(["compare", "--runs-dir", str(runs), "--run", "good", "--resamples", "200", "--level", "suite", "--format", "markdown"]) == 0
+    assert (
+        cli.main(
+            [
+                "compare",
+                "--runs-dir",
+                str(runs),
+                "--run",
+                "good",
+                "--resamples",
+                "200",
+                "--level",
+                "suite",
+                "--format",
+                "markdown",
+            ]
+        )
+        == 0
+    )
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
     assert table[0].startswith("| unit") and "speedup_ci_low" in table[0]
     assert set(table[1]) <= set("|-: ")
@@ -255,7 +384,12 @@ def test_compare_defaults_to_the_latest_run_and_rejects_unknown_variants(runs, c
 
 def test_baseline_record_then_check_flags_a_slowdown_only(runs, tmp_path, capsys):
     store_dir = tmp_path / "baselines"
-    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]) == 0
+    assert (
+        cli.main(
+            ["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]
+        )
+        == 0
+    )
     assert "stored baseline 'main': transactional from run good" in capsys.readouterr().out
     assert cli.main(["baseline", "list", "--store-dir", str(store_dir)]) == 0
     assert capsys.readouterr().out == "main\n"
@@ -272,7 +406,12 @@ def test_baseline_record_then_check_flags_a_slowdown_only(runs, tmp_path, capsys
 
 def test_check_refuses_a_run_from_another_machine(runs, tmp_path, capsys):
     store_dir = tmp_path / "baselines"
-    assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]) == 0
+    assert (
+        cli.main(
+            ["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]
+        )
+        == 0
+    )
     path = runs / "slow" / store.METADATA_FILE
     metadata = json.loads(path.read_text())
     metadata["environment"]["cpu"]["model"] = "Some Other CPU"
@@ -289,7 +428,10 @@ def test_check_refuses_a_run_from_another_machine(runs, tmp_path, capsys):
 
 def test_comparison_pair_prefers_the_presets():
     presets = cli.STUDY_DEFAULTS.preferred_pair
-    assert engine_cli.comparison_pair(["transactional", "x", "baseline"], preferred=presets) == ("baseline", "transactional")
+    assert engine_cli.comparison_pair(["transactional", "x", "baseline"], preferred=presets) == (
+        "baseline",
+        "transactional",
+    )
     assert engine_cli.comparison_pair(["a", "b"], preferred=presets) == ("a", "b")
     with pytest.raises(BenchError, match="need two different variants"):
         engine_cli.comparison_pair(["baseline"], preferred=presets)

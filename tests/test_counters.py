@@ -20,9 +20,7 @@ ROOT = paths.ROOT
 @pytest.fixture
 def engine():
     counters.install()
-    engine = create_engine(
-        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-    )
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT)"))
     yield engine
@@ -98,9 +96,7 @@ def test_connections_transactions_and_savepoints(engine):
             session.execute(text("SELECT 1"))
             session.commit()
     # SAVEPOINT and ROLLBACK TO SAVEPOINT are statements too: 3 + 2.
-    assert window.delta == Counters(
-        sql_statements=5, connections_opened=3, commits=2, rollbacks=1, savepoints=1
-    )
+    assert window.delta == Counters(sql_statements=5, connections_opened=3, commits=2, rollbacks=1, savepoints=1)
 
 
 def test_dbapi_connects_counts_new_pool_connections():
@@ -162,8 +158,6 @@ def test_import_installs_nothing_and_engines_older_than_install_are_counted():
         print(window.delta.sql_statements, window.delta.connections_opened)
         """
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["2", "2"]

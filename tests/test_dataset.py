@@ -11,7 +11,9 @@ from suitebench import store
 from suitebench.errors import BenchError
 
 
-def _metadata(run_id: str, *, status: str = "complete", profile: str | None = None, started_at: str = "2024-01-01T00:00:00+00:00") -> dict:
+def _metadata(
+    run_id: str, *, status: str = "complete", profile: str | None = None, started_at: str = "2024-01-01T00:00:00+00:00"
+) -> dict:
     return {
         "schema_version": store.SCHEMA_VERSION,
         "run_id": run_id,
@@ -25,11 +27,21 @@ def _metadata(run_id: str, *, status: str = "complete", profile: str | None = No
 
 def _repetition(repetition: int, *, variant: str, warmup: bool = False, valid: bool = True) -> dict:
     return {
-        "run_id": "r1", "repetition": repetition, "block": repetition // 2, "order": repetition % 2,
-        "variant": variant, "warmup": warmup, "valid": valid,
-        "invalid_reason": "" if valid else "1 test(s) failed or errored", "exit_code": 0 if valid else 1,
-        "wall_s": 1.5 + repetition, "n_tests": 2, "n_passed": 2 if valid else 1, "n_failed": 0 if valid else 1,
-        "started_at": "2024-01-01T00:00:00+00:00", "finished_at": "2024-01-01T00:00:01+00:00",
+        "run_id": "r1",
+        "repetition": repetition,
+        "block": repetition // 2,
+        "order": repetition % 2,
+        "variant": variant,
+        "warmup": warmup,
+        "valid": valid,
+        "invalid_reason": "" if valid else "1 test(s) failed or errored",
+        "exit_code": 0 if valid else 1,
+        "wall_s": 1.5 + repetition,
+        "n_tests": 2,
+        "n_passed": 2 if valid else 1,
+        "n_failed": 0 if valid else 1,
+        "started_at": "2024-01-01T00:00:00+00:00",
+        "finished_at": "2024-01-01T00:00:01+00:00",
     }
 
 
@@ -37,12 +49,28 @@ def _timings(repetition: int, *, variant: str) -> pd.DataFrame:
     rows = []
     for test in ("tests/test_a.py::test_one", "tests/test_a.py::test_two[a,b]"):
         for phase, seconds in (("setup", 0.1), ("call", 0.2), ("teardown", 0.05), ("total", 0.35)):
-            rows.append({
-                "run_id": "r1", "repetition": repetition, "block": repetition // 2, "order": repetition % 2,
-                "variant": variant, "warmup": False, "valid": True, "test": test, "category": "crud",
-                "outcome": "passed", "phase": phase, "seconds": seconds, "sql_statements": 3,
-                "ddl_statements": 0, "connections_opened": 1, "commits": 1, "rollbacks": 0, "savepoints": 0,
-            })
+            rows.append(
+                {
+                    "run_id": "r1",
+                    "repetition": repetition,
+                    "block": repetition // 2,
+                    "order": repetition % 2,
+                    "variant": variant,
+                    "warmup": False,
+                    "valid": True,
+                    "test": test,
+                    "category": "crud",
+                    "outcome": "passed",
+                    "phase": phase,
+                    "seconds": seconds,
+                    "sql_statements": 3,
+                    "ddl_statements": 0,
+                    "connections_opened": 1,
+                    "commits": 1,
+                    "rollbacks": 0,
+                    "savepoints": 0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -51,7 +79,9 @@ def _write_run(run_dir, *, repetitions: int = 2, **metadata_options) -> None:
     store.write_metadata(run_dir, _metadata(run_dir.name, **metadata_options))
     for repetition in range(repetitions):
         variant = ("baseline", "transactional")[repetition % 2]
-        store.append_frame(run_dir / store.TIMINGS_FILE, _timings(repetition, variant=variant), columns=store.TIMING_COLUMNS)
+        store.append_frame(
+            run_dir / store.TIMINGS_FILE, _timings(repetition, variant=variant), columns=store.TIMING_COLUMNS
+        )
         store.append_frame(
             run_dir / store.REPETITIONS_FILE,
             pd.DataFrame([_repetition(repetition, variant=variant, valid=repetition != 1)]),

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quiz_study import design
 from quiz_architectures.architectures import BASELINE, TRANSACTIONAL, parse_spec
+from quiz_study import design
 from suitebench.errors import BenchError
 
 
@@ -115,7 +115,13 @@ def test_path_design_switches_one_factor_at_a_time_from_baseline_to_transactiona
 
 def test_cells_from_variants_skips_labels_that_are_not_factorial_cells():
     cells = design.cells_from_variants(
-        ["baseline", "transactional+copies=3", "transactional+isolation=none", "transactional+storage=postgres", "transactional"]
+        [
+            "baseline",
+            "transactional+copies=3",
+            "transactional+isolation=none",
+            "transactional+storage=postgres",
+            "transactional",
+        ]
     )
     assert list(cells["variant"]) == ["baseline", "transactional"]
     assert design.code_switches(parse_spec("transactional+extra_tables=5")) is None

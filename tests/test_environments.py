@@ -9,15 +9,13 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-
 from fake_processes import FakeProcesses
+
+from quiz_study import environments, pipeline, sections
 from quiz_study import variants as study_variants
-from quiz_study import environments
-from suitebench import runner
-from quiz_study import sections
-from quiz_study import pipeline
-from suitebench.errors import BenchError
 from quiz_study.profiles import get_profile
+from suitebench import runner
+from suitebench.errors import BenchError
 
 # Per-test seconds of each storage / isolation under each wiring (the truth the tables must return).
 TEST_SECONDS = {
@@ -45,7 +43,9 @@ def environment_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("runs")
     (output / "main").mkdir()
     result = environments.run_environment_study(
-        size="standard", output_dir=output, run_id=sections.environment_run_id("main"),
+        size="standard",
+        output_dir=output,
+        run_id=sections.environment_run_id("main"),
         runner=functools.partial(study_variants.run_benchmark, executor=fake),
     )
     return output, result
@@ -58,12 +58,22 @@ def test_plans_measure_every_strategy_and_both_worker_counts():
     for preset, strategies in environments.STRATEGIES.items():
         for strategy in strategies:
             assert environments.postgres_variant(preset, strategy) in variants
-    assert {"baseline", "transactional", "baseline@n=2", "transactional@n=2",
-            "baseline+storage=postgres@n=2", "transactional+storage=postgres@n=2"} <= set(variants)
+    assert {
+        "baseline",
+        "transactional",
+        "baseline@n=2",
+        "transactional@n=2",
+        "baseline+storage=postgres@n=2",
+        "transactional+storage=postgres@n=2",
+    } <= set(variants)
     # rollback cannot run with the baseline's own sessions (the harness refuses it)
     assert "baseline+storage=postgres,isolation=rollback" not in variants
     assert environments.environment_plan("smoke", sections=["parallel"]).variants() == [
-        "baseline", "transactional", "baseline@n=2", "transactional@n=2"]
+        "baseline",
+        "transactional",
+        "baseline@n=2",
+        "transactional@n=2",
+    ]
     with pytest.raises(BenchError, match="unknown environment section"):
         environments.environment_plan("smoke", sections=["gpu"])
     with pytest.raises(BenchError, match="unknown size"):
@@ -101,13 +111,19 @@ def test_parallel_speedups_sit_next_to_the_architecture_speedup(environment_run)
     _, result = environment_run
     table = environments.environment_tables(result.run_dir)["parallel_speedups"]
     rows = {(r.storage, r.comparison, r.workers): r for r in table.itertuples()}
-    assert set(rows) == {(s, c, w) for s in ("sqlite", "postgres") for c, w in
-                         (("parallel", "2"), ("architecture", "serial"), ("architecture", "2"))}
+    assert set(rows) == {
+        (s, c, w)
+        for s in ("sqlite", "postgres")
+        for c, w in (("parallel", "2"), ("architecture", "serial"), ("architecture", "2"))
+    }
     parallel_rows = table[table["comparison"] == "parallel"].set_index("architecture")["speedup"]
     # fake wall: 1 s + the sum of the two tests' times (1.0x + 1.1x the base) / workers
-    for architecture, key in (("baseline", ("disk", "recreate")), ("transactional", ("memory", "rollback")),
-                              ("baseline+storage=postgres", ("postgres", "recreate")),
-                              ("transactional+storage=postgres", ("postgres", "rollback"))):
+    for architecture, key in (
+        ("baseline", ("disk", "recreate")),
+        ("transactional", ("memory", "rollback")),
+        ("baseline+storage=postgres", ("postgres", "recreate")),
+        ("transactional+storage=postgres", ("postgres", "rollback")),
+    ):
         total = 2.1 * TEST_SECONDS[key]
         assert parallel_rows[architecture] == pytest.approx((1 + total) / (1 + total / 2), rel=0.02), architecture
     serial = rows[("sqlite", "architecture", "serial")]
@@ -127,16 +143,26 @@ def test_report_sections_find_the_runs_beside_the_main_run(environment_run):
 
 def test_missing_sections_say_how_to_measure_them(tmp_path):
     (tmp_path / "lonely").mkdir()
-    for blocks, name in ((sections.postgres_blocks, "postgres"), (sections.parallel_blocks, "parallel"),
-                         (sections.why_blocks, "why")):
+    for blocks, name in (
+        (sections.postgres_blocks, "postgres"),
+        (sections.parallel_blocks, "parallel"),
+        (sections.why_blocks, "why"),
+    ):
         (block,) = blocks(tmp_path / "lonely")
         assert block.kind == "markdown" and f"--with {name}" in block.content
     assert sections.summary_lines(tmp_path / "lonely") == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("all", sections.SECTIONS), ("none", ()), ("", ()), ("parallel,why", ("why", "parallel")), (" postgres ", ("postgres",)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("all", sections.SECTIONS),
+        ("none", ()),
+        ("", ()),
+        ("parallel,why", ("why", "parallel")),
+        (" postgres ", ("postgres",)),
+    ],
+)
 def test_section_names_parse(text, expected):
     assert sections.parse_sections(text) == expected
 
@@ -151,9 +177,16 @@ def test_measure_sections_records_runs_named_after_the_main_run(tmp_path, monkey
 
     def fake_environment_study(**kwargs):
         calls.append(("environments", kwargs["run_id"], kwargs["size"], tuple(kwargs["sections"])))
-        return runner.RunResult(run_id=kwargs["run_id"], run_dir=tmp_path / kwargs["run_id"], status="complete",
-                                planned_repetitions=0, completed_repetitions=0, executed_repetitions=0,
-                                invalid_measured_repetitions=0, median_wall_s={})
+        return runner.RunResult(
+            run_id=kwargs["run_id"],
+            run_dir=tmp_path / kwargs["run_id"],
+            status="complete",
+            planned_repetitions=0,
+            completed_repetitions=0,
+            executed_repetitions=0,
+            invalid_measured_repetitions=0,
+            median_wall_s={},
+        )
 
     def fake_why_study(**kwargs):
         calls.append(("why", kwargs["run_prefix"], kwargs["profile_size"], kwargs["resume"]))
@@ -164,9 +197,17 @@ def test_measure_sections_records_runs_named_after_the_main_run(tmp_path, monkey
 
     monkeypatch.setattr(why, "run_why_study", fake_why_study)
     recorded = pipeline.measure_sections(
-        ("why", "parallel"), run_id="r1", profile=get_profile("standard"), runs_dir=tmp_path, resume=True, progress=False,
+        ("why", "parallel"),
+        run_id="r1",
+        profile=get_profile("standard"),
+        runs_dir=tmp_path,
+        resume=True,
+        progress=False,
     )
-    assert calls == [("environments", "r1-environments", "standard", ("parallel",)), ("why", "r1-why", "standard", True)]
+    assert calls == [
+        ("environments", "r1-environments", "standard", ("parallel",)),
+        ("why", "r1-why", "standard", True),
+    ]
     assert set(recorded) == {"environments", "why"}
     assert pipeline.measure_sections((), run_id="r1", profile=get_profile("smoke"), runs_dir=tmp_path) == {}
 

@@ -12,8 +12,8 @@ import pytest
 
 from quiz_study import floor, paths
 from suitebench import runner
-from suitebench.store import load_run
 from suitebench.errors import BenchError
+from suitebench.store import load_run
 
 TESTS = ("test_a.py::test_one", "test_a.py::test_two", "test_b.py::test_three")
 CATEGORY = {"test_a.py::test_one": "auth", "test_a.py::test_two": "auth", "test_b.py::test_three": "crud"}
@@ -44,8 +44,14 @@ class FakeProcess:
                     "setup": {"duration_ns": int(seconds * 0.5e9), "counters": {}},
                     "call": {"duration_ns": int(seconds * 0.5e9), "counters": {}},
                 }
-                record = {"schema_version": 1, "kind": "test", "nodeid": node, "category": CATEGORY.get(node, "crud"),
-                          "outcome": "passed", "phases": phases}
+                record = {
+                    "schema_version": 1,
+                    "kind": "test",
+                    "nodeid": node,
+                    "category": CATEGORY.get(node, "crud"),
+                    "outcome": "passed",
+                    "phases": phases,
+                }
                 handle.write(json.dumps(record) + "\n")
         log_path.write_text("fake\n")
         return runner.ProcessOutcome(exit_code=0, wall_s=2.0 + seconds, timed_out=False)
@@ -57,7 +63,9 @@ def fake_floor(tmp_path: Path, **options) -> floor.FloorRunResult:
 
 
 def test_plan_runs_every_test_and_variant_once_per_block_with_a_tests_variants_together():
-    planned = runner.plan_schedule(targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5)
+    planned = runner.plan_schedule(
+        targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5
+    )
     assert len(planned) == 18
     assert [p.repetition for p in planned] == list(range(18))
     for block in (0, 1):
@@ -65,7 +73,9 @@ def test_plan_runs_every_test_and_variant_once_per_block_with_a_tests_variants_t
         assert sorted((p.target, p.variant) for p in entries) == sorted((t, v) for t in TESTS for v in "abc")
         targets = [p.target for p in entries]
         assert all(len(set(targets[i : i + 3])) == 1 for i in range(0, 9, 3))
-    again = runner.plan_schedule(targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5)
+    again = runner.plan_schedule(
+        targets=TESTS, variants=["a", "b", "c"], repetitions=2, warmup=0, schedule="random", seed=5
+    )
     assert planned == again
 
 
@@ -114,7 +124,9 @@ def test_a_process_that_ran_more_than_one_test_is_invalid(tmp_path):
 
 def test_the_floor_variant_is_required(tmp_path):
     with pytest.raises(BenchError, match="floor variant"):
-        floor.measure_floor(tests=TESTS, variants=["baseline", "transactional"], output_dir=tmp_path, executor=FakeProcess())
+        floor.measure_floor(
+            tests=TESTS, variants=["baseline", "transactional"], output_dir=tmp_path, executor=FakeProcess()
+        )
 
 
 def test_overhead_tables_recover_the_known_overhead(tmp_path):
@@ -123,7 +135,9 @@ def test_overhead_tables_recover_the_known_overhead(tmp_path):
     for (architecture, test), row in tests.iterrows():
         assert row["n_blocks"] == 3
         assert row["overhead_ci_low_s"] <= OVERHEAD_S[architecture] <= row["overhead_ci_high_s"]
-        assert row["ratio_to_floor"] == pytest.approx((FLOOR_S[test] + OVERHEAD_S[architecture]) / FLOOR_S[test], rel=0.1)
+        assert row["ratio_to_floor"] == pytest.approx(
+            (FLOOR_S[test] + OVERHEAD_S[architecture]) / FLOOR_S[test], rel=0.1
+        )
     categories = floor.overhead_groups(run.timings, resamples=500).set_index(["architecture", "category"])
     auth = categories.loc[("baseline", "auth")]
     assert auth["n_tests"] == 2

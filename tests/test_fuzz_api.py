@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from suitebench.errors import BenchError
 from quiz_study.fuzzing import (
     FuzzPass,
     format_config,
@@ -21,6 +20,7 @@ from quiz_study.fuzzing import (
     require_loopback,
     served_quiz_api,
 )
+from suitebench.errors import BenchError
 
 SEED = 20240607
 # Per operation and phase. The coverage phase adds its own boundary cases, so this sends ~2,900
@@ -34,7 +34,9 @@ TIMEOUT_S = 240.0
 def fuzz_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fuzz")
     with served_quiz_api(workdir=workdir) as served:
-        result = fuzz_quiz_api(served=served, seed=SEED, max_examples=MAX_EXAMPLES, workdir=workdir, timeout_s=TIMEOUT_S)
+        result = fuzz_quiz_api(
+            served=served, seed=SEED, max_examples=MAX_EXAMPLES, workdir=workdir, timeout_s=TIMEOUT_S
+        )
         tracebacks = served.traceback_count()
     (workdir / "fuzz_result.json").write_text(result.to_json(), encoding="utf-8")
     return result, tracebacks
@@ -72,13 +74,17 @@ def test_fuzzing_a_postgres_backed_server_finds_no_server_error(tmp_path):
     except BenchError as exc:
         pytest.skip(str(exc))
     with pg.postgres_server() as admin_url, served_quiz_api(workdir=tmp_path, database_url=admin_url) as served:
-        result = fuzz_quiz_api(served=served, seed=SEED, max_examples=MAX_EXAMPLES, workdir=tmp_path, timeout_s=2 * TIMEOUT_S)
+        result = fuzz_quiz_api(
+            served=served, seed=SEED, max_examples=MAX_EXAMPLES, workdir=tmp_path, timeout_s=2 * TIMEOUT_S
+        )
         tracebacks = served.traceback_count()
     assert result.requests_sent >= MIN_REQUESTS and result.errors == []
     assert (result.server_errors, result.failures, tracebacks) == (0, [], 0)
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://localhost:8000", "http://0.0.0.0:80"])
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1:8000", "http://example.com", "http://localhost:8000", "http://0.0.0.0:80"]
+)
 def test_only_loopback_addresses_are_fuzzed(url):
     with pytest.raises(BenchError, match="loopback"):
         require_loopback(url)
@@ -91,7 +97,9 @@ def test_loopback_addresses_are_accepted():
 
 def test_pass_config_carries_headers_and_pinned_path_parameters():
     text = format_config(
-        FuzzPass("admin", headers={"Authorization": "Bearer t"}, path_parameters={"PATCH /users/{user_id}": {"user_id": 2}})
+        FuzzPass(
+            "admin", headers={"Authorization": "Bearer t"}, path_parameters={"PATCH /users/{user_id}": {"user_id": 2}}
+        )
     )
     assert text == (
         '[headers]\n"Authorization" = "Bearer t"\n\n[[operations]]\n'
@@ -105,8 +113,11 @@ def test_ndjson_report_counts_requests_statuses_and_failures(tmp_path):
 
     ok = {"request": {"method": "GET", "uri": "http://127.0.0.1:1/x"}, "response": {"status_code": 200}}
     boom = {"request": {"method": "GET", "uri": "http://127.0.0.1:1/x/9"}, "response": {"status_code": 500}}
-    failure = {"name": "not_a_server_error", "status": "failure",
-               "failure_info": {"failure": {"code": "ST101", "title": "Server error", "operation": "GET /x/{id}"}}}
+    failure = {
+        "name": "not_a_server_error",
+        "status": "failure",
+        "failure_info": {"failure": {"code": "ST101", "title": "Server error", "operation": "GET /x/{id}"}},
+    }
     events = [
         finished({"a": ok, "b": ok}, {"a": [{"name": "not_a_server_error", "status": "success"}]}),
         finished({"c": boom, "d": {"request": {"method": "GET", "uri": "u"}, "response": None}}, {"c": [failure]}),

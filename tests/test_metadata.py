@@ -73,7 +73,9 @@ def test_collect_git_reports_commit_and_dirty_flag(tmp_path):
     def git(*args: str) -> None:
         subprocess.run(
             ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-            cwd=tmp_path, check=True, capture_output=True,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
         )
 
     git("init", "-q")
@@ -100,8 +102,17 @@ def test_collect_metadata_is_json_serialisable_and_complete():
 
 
 def test_metadata_differences_names_checked_facts_only():
-    a = {"python": {"version": "3.11.7"}, "cpu": {"model": "A", "logical_cores": 2}, "hostname": "h", "load_average": [1]}
-    b = {"python": {"version": "3.12.0"}, "cpu": {"model": "A", "logical_cores": 2}, "hostname": "h", "load_average": [9]}
+    a = {
+        "python": {"version": "3.11.7"},
+        "cpu": {"model": "A", "logical_cores": 2},
+        "hostname": "h",
+        "load_average": [1],
+    }
+    b = {
+        "python": {"version": "3.12.0"},
+        "cpu": {"model": "A", "logical_cores": 2},
+        "hostname": "h",
+        "load_average": [9],
+    }
     assert metadata.metadata_differences(a, b) == {"python.version": ("3.11.7", "3.12.0")}
     assert metadata.metadata_differences(a, a) == {}
-

@@ -16,11 +16,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from quiz_study import notebooks
-from quiz_study import paths
-from quiz_study import profiles
-from quiz_study import pipeline
-from quiz_study import why
+from quiz_study import notebooks, paths, pipeline, profiles, why
 from suitebench.errors import BenchError
 
 NOTEBOOK_FILES = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
@@ -79,7 +75,9 @@ def test_committed_notebooks_pass_nbstripout_verify():
     assert hook["entry"] == "nbstripout"
     completed = subprocess.run(
         [sys.executable, "-m", "nbstripout", *hook.get("args", []), "--verify", *map(str, NOTEBOOK_FILES)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, (
         f"notebooks committed with outputs or execution metadata; strip them with "
@@ -98,8 +96,11 @@ def test_pre_commit_hook_strips_an_executed_notebook(tmp_path: Path):
     code.outputs = [new_output("stream", name="stdout", text="an output\n")]
     nbformat.write(notebook, repo / "executed.ipynb")
     # The hook runs the nbstripout installed beside this Python; nothing is cloned or downloaded.
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
     def run(*command: str) -> subprocess.CompletedProcess:
         return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
@@ -141,7 +142,9 @@ def test_notebook_defines_nothing_and_only_calls_the_study(path: Path):
 def test_the_study_passes_only_parameters_the_notebook_declares(name: str, tmp_path: Path):
     declared = _parameter_names(nbformat.read(paths.NOTEBOOKS / f"{name}.ipynb", as_version=4))
     passed = pipeline._notebook_parameters(
-        name, run_dir=tmp_path / "run-1", study_paths=pipeline.StudyPaths.under(tmp_path),
+        name,
+        run_dir=tmp_path / "run-1",
+        study_paths=pipeline.StudyPaths.under(tmp_path),
         profile=profiles.get_profile("smoke"),
     )
     assert set(passed) <= set(declared)
@@ -162,7 +165,9 @@ def test_notebook_announces_a_measurement_before_it_starts(path: Path):
     """With no run recorded, the resolver measures one; its announcement is the notebook's first output."""
     notebook = nbformat.read(path, as_version=4)
     calls = [
-        node for cell in _code_cells(notebook) for node in ast.walk(ast.parse(cell.source))
+        node
+        for cell in _code_cells(notebook)
+        for node in ast.walk(ast.parse(cell.source))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RESOLVERS
     ]
     assert len(calls) == 1, f"{path.name}: one call that finds its run"
@@ -211,7 +216,9 @@ def test_resolve_run_with_no_run_announces_what_it_measures_and_the_command_firs
     assert "'smoke'" in message and str(tmp_path / "data" / "runs") in message
     assert "python run_all.py" in message and "\n" not in message
     events.clear()
-    assert pipeline.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line))) == run_dir
+    assert (
+        pipeline.resolve_run(runs_dir="data/runs", announce=lambda line: events.append(("announce", line))) == run_dir
+    )
     assert events == [], "a recorded run is used without a word"
 
 
@@ -238,7 +245,12 @@ def test_notebook_opened_with_no_run_says_what_it_does_first_and_runs_without_er
     root = tmp_path / "root"
     monkeypatch.setenv(paths.OUTPUT_ROOT_ENV, str(root))
     executed = notebooks.execute_notebook(
-        "01_benchmark", parameters={}, output_dir=tmp_path / "out", cwd=served, notebooks_dir=served, timeout_s=300,
+        "01_benchmark",
+        parameters={},
+        output_dir=tmp_path / "out",
+        cwd=served,
+        notebooks_dir=served,
+        timeout_s=300,
     )
     outputs = [o for cell in nbformat.read(executed, as_version=4).cells for o in cell.get("outputs", [])]
     assert outputs, "the notebook showed nothing"
@@ -282,8 +294,9 @@ def test_failing_cell_names_notebook_and_cell_and_keeps_the_partial_notebook(tmp
     source_dir = tmp_path / "notebooks"
     _write_notebook(source_dir, "broken", ["x = 1", "print('before')", "1 / 0", "print('never')"])
     with pytest.raises(BenchError) as failure:
-        notebooks.execute_notebook("broken", parameters={}, output_dir=tmp_path / "out", timeout_s=60,
-                                   cwd=tmp_path, notebooks_dir=source_dir)
+        notebooks.execute_notebook(
+            "broken", parameters={}, output_dir=tmp_path / "out", timeout_s=60, cwd=tmp_path, notebooks_dir=source_dir
+        )
     message = str(failure.value)
     assert "broken.ipynb" in message and "ZeroDivisionError" in message
     assert "cell [" in message and "\n" not in message
@@ -297,8 +310,9 @@ def test_missing_kernel_explains_how_to_install_it(tmp_path: Path):
     source_dir = tmp_path / "notebooks"
     _write_notebook(source_dir, "ok", ["x = 1"])
     with pytest.raises(BenchError, match="ipykernel install --user --name no-such-kernel-xyz"):
-        notebooks.execute_notebook("ok", parameters={}, output_dir=tmp_path / "out", kernel_name="no-such-kernel-xyz",
-                                   notebooks_dir=source_dir)
+        notebooks.execute_notebook(
+            "ok", parameters={}, output_dir=tmp_path / "out", kernel_name="no-such-kernel-xyz", notebooks_dir=source_dir
+        )
 
 
 def test_unknown_notebook_lists_those_present(tmp_path: Path):

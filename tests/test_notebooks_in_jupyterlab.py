@@ -33,15 +33,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from quiz_study import floor, paths, why
 from quiz_study import variants as study_variants
-from quiz_study import floor
-from quiz_study import paths
-from quiz_study import why
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 NOTEBOOK_FILES = sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 SERVER_START_TIMEOUT_S = 60.0
@@ -95,7 +99,8 @@ def output_root(tmp_path_factory) -> Path:
     write_synthetic_run(runs, "synthetic-run", seed=17)
     fake = FakeSuite()
     why.run_why_study(
-        profile_size="smoke", output_dir=runs,
+        profile_size="smoke",
+        output_dir=runs,
         runner=functools.partial(study_variants.run_benchmark, executor=fake),
         floor_runner=functools.partial(floor.measure_floor, executor=fake),
     )
@@ -138,13 +143,20 @@ def jupyterlab(output_root: Path, tmp_path_factory) -> Iterator[Server]:
         paths.OUTPUT_ROOT_ENV: str(output_root),
     }
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port=0",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={served}",
         f"--LabApp.user_settings_dir={directories['settings']}",
         f"--LabApp.workspaces_dir={directories['workspaces']}",
         # Offline: no news feed, no update check, an extension manager that never asks PyPI.
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
         # window.jupyterapp lets the test read each cell's outputs from the notebook model.
         "--LabApp.expose_app_in_browser=True",
@@ -155,7 +167,12 @@ def jupyterlab(output_root: Path, tmp_path_factory) -> Iterator[Server]:
     with open(log, "wb") as log_file:
         # Its own process group, so the whole server goes even if it ignores SIGTERM.
         process = subprocess.Popen(
-            command, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            command,
+            cwd=home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -189,7 +206,8 @@ def _stop(process: subprocess.Popen, *, token: str, runtime_dir: Path) -> None:
         if info is not None:
             try:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{info['port']}/api/shutdown", method="POST",
+                    f"http://127.0.0.1:{info['port']}/api/shutdown",
+                    method="POST",
                     headers={"Authorization": f"token {token}"},
                 )
                 urllib.request.urlopen(request, timeout=10).close()
@@ -262,8 +280,8 @@ CELLS_JS = f"""(path) => ({PANEL_JS})(path).content.widgets.map((cell) => {{
 def _open_from_the_file_browser(page, name: str) -> None:
     page.locator(".jp-DirListing-item", has_text=name).dblclick()
     page.wait_for_function(
-        "(name) => window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.title.label === name", arg=name,
+        "(name) => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.title.label === name",
+        arg=name,
     )
     page.wait_for_function(KERNEL_IDLE_JS, arg=name)
 

@@ -21,16 +21,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-
-from quiz_study import variants as study_variants
-from suitebench import store
-from quiz_study import paths
-from quiz_architectures import architectures
-from quiz_architectures import pg
-from quiz_architectures.errors import ArchitectureError
-from suitebench.records import read_records
 from suite_process import run_suite, switch_args
 from test_suite_proofs import COVERING_ROWS, row_args
+
+from quiz_architectures import architectures, pg
+from quiz_architectures.errors import ArchitectureError
+from quiz_study import paths
+from quiz_study import variants as study_variants
+from suitebench import store
+from suitebench.records import read_records
 
 pytestmark = pytest.mark.postgres
 
@@ -46,7 +45,12 @@ STRATEGIES = {
     "baseline": ("recreate", "truncate", "template"),
     "transactional": ("recreate", "rollback", "truncate", "template"),
 }
-FAULT_FOR = {"recreate": "skip-recreate", "rollback": "teardown-commit", "truncate": "truncate-skip-table", "template": "skip-template"}
+FAULT_FOR = {
+    "recreate": "skip-recreate",
+    "rollback": "teardown-commit",
+    "truncate": "truncate-skip-table",
+    "template": "skip-template",
+}
 CHILD_WITH_CLUSTER = """
 import json, time
 from quiz_architectures import pg
@@ -125,7 +129,9 @@ def test_no_server_is_left_behind_however_the_owner_ends(how):
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
-    assert wait_until(lambda: not running(postmaster) and not root.exists()), f"server {postmaster} or {root} left behind"
+    assert wait_until(lambda: not running(postmaster) and not root.exists()), (
+        f"server {postmaster} or {root} left behind"
+    )
 
 
 def test_missing_binaries_is_one_error_naming_the_fix(tmp_path):
@@ -142,7 +148,9 @@ def test_unreachable_server_is_one_line_usage_error(tmp_path):
     assert "secret" not in run.output
 
 
-@pytest.mark.parametrize(("url", "message"), [("sqlite://", "not a PostgreSQL URL"), ("no url at all", "bad PostgreSQL URL")])
+@pytest.mark.parametrize(
+    ("url", "message"), [("sqlite://", "not a PostgreSQL URL"), ("no url at all", "bad PostgreSQL URL")]
+)
 def test_urls_that_are_not_postgres_are_refused(url, message):
     with pytest.raises(ArchitectureError, match=message):
         pg.check_connection(url)
@@ -164,13 +172,30 @@ def test_serial_run_starts_and_stops_its_own_cluster(short_tmp, monkeypatch):
 
 def test_interrupted_parallel_run_leaves_no_server(short_tmp):
     command = [
-        sys.executable, "-m", "pytest", str(paths.SUITE), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "-n", "2", "--switch", "storage=postgres", "--switch", "isolation=template",
+        sys.executable,
+        "-m",
+        "pytest",
+        str(paths.SUITE),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-n",
+        "2",
+        "--switch",
+        "storage=postgres",
+        "--switch",
+        "isolation=template",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
     controller = subprocess.Popen(
-        command, cwd=paths.ROOT, env={**env, "TMPDIR": str(short_tmp)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        command,
+        cwd=paths.ROOT,
+        env={**env, "TMPDIR": str(short_tmp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         assert wait_until(lambda: list(short_tmp.glob("quiz-pg-*/data/postmaster.pid")), timeout_s=60)
@@ -190,8 +215,12 @@ def test_runner_starts_one_server_for_the_whole_run_and_records_its_settings(sho
     monkeypatch.setattr(tempfile, "tempdir", str(short_tmp))
     result = study_variants.run_benchmark(
         variants=["transactional+storage=postgres", "transactional+storage=postgres@n=2"],
-        repetitions=1, warmup=0, selection={"keyword": "canary"},
-        output_dir=short_tmp / "runs", run_id="pg-smoke", progress=False,
+        repetitions=1,
+        warmup=0,
+        selection={"keyword": "canary"},
+        output_dir=short_tmp / "runs",
+        run_id="pg-smoke",
+        progress=False,
         environ={k: v for k, v in os.environ.items() if k != pg.POSTGRES_URL_ENV},
     )
     assert result.status == "complete" and result.invalid_measured_repetitions == 0
@@ -216,7 +245,9 @@ POSTGRES_ROWS = {
     if reason is None and row["storage"] == "postgres"
 }
 PRESET_PAIRINGS = [
-    pytest.param(preset, isolation, marks=pytest.mark.slow) for preset, strategies in STRATEGIES.items() for isolation in strategies
+    pytest.param(preset, isolation, marks=pytest.mark.slow)
+    for preset, strategies in STRATEGIES.items()
+    for isolation in strategies
 ]
 
 

@@ -83,7 +83,9 @@ def prepare_quiz(served: ServedApi, *, students: int, questions: int) -> Quiz:
         for number in range(questions):
             difficulty = DIFFICULTIES[number % len(DIFFICULTIES)]
             body = {
-                "text": f"{number} + 1?", "subtopic_id": subtopic, "difficulty": difficulty,
+                "text": f"{number} + 1?",
+                "subtopic_id": subtopic,
+                "difficulty": difficulty,
                 "options": [{"text": str(number + 1), "is_correct": True}, {"text": str(number)}],
             }
             response = api.post("/questions", json=body, headers=admin)
@@ -273,8 +275,12 @@ def test_bounded_load_mixing_logins_reads_and_answers(tmp_path: Path, record_pro
         f"({len(latencies_s) / wall_s:.0f}/s): p50 {p50_ms:.1f} ms, p99 {p99_ms:.1f} ms; statuses {dict(statuses)}"
     )
     print(summary)
-    for name, value in [("load_requests", len(latencies_s)), ("load_p50_ms", round(p50_ms, 2)),
-                        ("load_p99_ms", round(p99_ms, 2)), ("load_wall_s", round(wall_s, 2))]:
+    for name, value in [
+        ("load_requests", len(latencies_s)),
+        ("load_p50_ms", round(p50_ms, 2)),
+        ("load_p99_ms", round(p99_ms, 2)),
+        ("load_wall_s", round(wall_s, 2)),
+    ]:
         record_property(name, value)
     assert len(latencies_s) == LOAD_REQUESTS, f"stopped at the {LOAD_BUDGET_S:.0f} s budget: {summary}"
     assert set(statuses) <= {"200", "201"}, summary

@@ -106,8 +106,12 @@ def create_question(client: TestClient, admin: dict[str, str], text: str = "1 + 
     subject = client.post("/subjects", json={"name": f"Maths: {text}"}, headers=admin).json()["id"]
     topic = client.post("/topics", json={"subject_id": subject, "name": "Sums"}, headers=admin).json()["id"]
     subtopic = client.post("/subtopics", json={"topic_id": topic, "name": "Small"}, headers=admin).json()["id"]
-    body = {"text": text, "subtopic_id": subtopic, "difficulty": "hard",
-            "options": [{"text": "2", "is_correct": True}, {"text": "3"}]}
+    body = {
+        "text": text,
+        "subtopic_id": subtopic,
+        "difficulty": "hard",
+        "options": [{"text": "2", "is_correct": True}, {"text": "3"}],
+    }
     response = client.post("/questions", json=body, headers=admin)
     assert response.status_code == 201, response.text
     return response.json()
@@ -122,7 +126,11 @@ def run_server(env_changes: dict[str, str], tmp_path: Path) -> subprocess.Comple
     try:
         return subprocess.run(
             [sys.executable, "-m", "quiz_api", "--port", "0", "--log-level", "warning"],
-            check=False, env=env, capture_output=True, text=True, timeout=30,
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("the server started instead of refusing to")
@@ -219,7 +227,10 @@ def test_scores_and_token_versions_are_written_by_single_atomic_statements(clien
     score_writes = [s for s in answering if "scores" in s.split(" FROM ")[0] and not s.startswith("SELECT")]
     assert len(score_writes) == 1, score_writes
     assert score_writes[0].startswith("INSERT INTO scores")
-    assert "ON CONFLICT (user_id, time_period_id, period_start) DO UPDATE SET points = (scores.points + excluded.points)" in score_writes[0]
+    assert (
+        "ON CONFLICT (user_id, time_period_id, period_start) DO UPDATE SET points = (scores.points + excluded.points)"
+        in score_writes[0]
+    )
 
     ending = statements_during(app, lambda: client.post("/logout-all", headers=student))
     version_writes = [s for s in ending if s.startswith("UPDATE users")]
@@ -241,9 +252,17 @@ def test_only_the_first_attempt_scores_and_the_answer_is_revealed_after_it(clien
 
     first = client.post("/responses", json={"question_id": question["id"], "answer_option_id": wrong}, headers=student)
     assert first.status_code == 201
-    assert first.json() | {"id": 0} == {"id": 0, "is_correct": False, "points": 0, "scored": True, "correct_option_id": right}
+    assert first.json() | {"id": 0} == {
+        "id": 0,
+        "is_correct": False,
+        "points": 0,
+        "scored": True,
+        "correct_option_id": right,
+    }
     for _ in range(5):
-        again = client.post("/responses", json={"question_id": question["id"], "answer_option_id": right}, headers=student)
+        again = client.post(
+            "/responses", json={"question_id": question["id"], "answer_option_id": right}, headers=student
+        )
         assert again.status_code == 201
         assert (again.json()["is_correct"], again.json()["points"], again.json()["scored"]) == (True, 0, False)
 
@@ -268,7 +287,11 @@ def test_login_verifies_a_hash_for_unknown_and_inactive_users(client, admin, mon
         return real_verify(password, hashed, cost=cost)
 
     monkeypatch.setattr(auth, "verify_password", counting_verify)
-    for username, password in [("nobody_here", "whatever-password"), ("sleeper", STUDENT_PASSWORD), (ADMIN, "wrong-password")]:
+    for username, password in [
+        ("nobody_here", "whatever-password"),
+        ("sleeper", STUDENT_PASSWORD),
+        (ADMIN, "wrong-password"),
+    ]:
         response = client.post("/login", json={"username": username, "password": password})
         assert (response.status_code, response.json()) == (401, {"detail": "incorrect username or password"})
     assert len(verified) == 3 and all(hashed.startswith("$argon2") for hashed in verified)
@@ -331,7 +354,9 @@ def test_a_successful_login_clears_its_usernames_failures(throttled_client):
 
 def test_throttle_forgets_failures_after_the_window_and_bounds_its_memory():
     now = [1000.0]
-    throttle = LoginThrottle(failures_per_username=2, failures_per_address=0, window_s=60, max_keys=50, clock=lambda: now[0])
+    throttle = LoginThrottle(
+        failures_per_username=2, failures_per_address=0, window_s=60, max_keys=50, clock=lambda: now[0]
+    )
     for _ in range(2):
         throttle.record_failure(username="u", address="a")
     assert throttle.retry_after_s(username="u", address="a") == 60
@@ -404,7 +429,9 @@ def test_no_database_call_runs_on_the_event_loop(app, tmp_path):
         loop_threads.add(threading.get_ident())
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://quiz") as api:
-            token = (await api.post("/login", json={"username": ADMIN, "password": ADMIN_PASSWORD})).json()["access_token"]
+            token = (await api.post("/login", json={"username": ADMIN, "password": ADMIN_PASSWORD})).json()[
+                "access_token"
+            ]
             headers = {"Authorization": f"Bearer {token}"}
             assert (await api.get("/time-periods", headers=headers)).status_code == 200  # blacklist only
             assert (await api.get("/users", headers=headers)).status_code == 200  # blacklist + authorization
@@ -490,7 +517,8 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(client, admin):
     for change in ({"role": "editor"}, {"is_active": False}, {"role": "student", "is_active": False}):
         refused = client.patch(f"/users/{me}", json=change, headers=admin)
         assert (refused.status_code, refused.json()) == (
-            409, {"detail": "cannot demote, deactivate or delete the last active admin"}
+            409,
+            {"detail": "cannot demote, deactivate or delete the last active admin"},
         ), change
     assert client.get("/users/me", headers=admin).json()["role"] == "admin"
 
@@ -512,7 +540,9 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(client, admin):
 )
 def test_the_admin_bootstrap_refuses_weak_passwords(tmp_path, password, problem):
     with pytest.raises(QuizError, match=f"^QUIZ_ADMIN_PASSWORD {problem}$"):
-        build_server_app(settings_for(tmp_path), environ={"QUIZ_ADMIN_USERNAME": ADMIN, "QUIZ_ADMIN_PASSWORD": password})
+        build_server_app(
+            settings_for(tmp_path), environ={"QUIZ_ADMIN_USERNAME": ADMIN, "QUIZ_ADMIN_PASSWORD": password}
+        )
 
 
 def test_the_admin_bootstrap_says_why_it_cannot_use_an_existing_name(tmp_path):
@@ -522,7 +552,9 @@ def test_the_admin_bootstrap_says_why_it_cannot_use_an_existing_name(tmp_path):
     # The same admin and password again: a restart, nothing to say.
     build_server_app(settings, environ=ADMIN_ENV)
     with pytest.raises(QuizError, match="'plain_student' names an existing user who is not an admin"):
-        build_server_app(settings, environ={"QUIZ_ADMIN_USERNAME": "plain_student", "QUIZ_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        build_server_app(
+            settings, environ={"QUIZ_ADMIN_USERNAME": "plain_student", "QUIZ_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        )
     with pytest.raises(QuizError, match="admin 'root_admin' already exists with a different password"):
         build_server_app(settings, environ={**ADMIN_ENV, "QUIZ_ADMIN_PASSWORD": "another-long-password"})
     with pytest.raises(QuizError, match="set both QUIZ_ADMIN_USERNAME and QUIZ_ADMIN_PASSWORD, or neither"):

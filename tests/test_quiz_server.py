@@ -29,7 +29,9 @@ def server(tmp_path):
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "quiz_api", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -48,23 +50,35 @@ def server(tmp_path):
 
 
 def test_served_api_seeds_reference_data_and_serves_openapi(server):
-    assert [p["code"] for p in httpx.get(f"{server}/time-periods").json()] == ["daily", "weekly", "monthly", "yearly", "all_time"]
+    assert [p["code"] for p in httpx.get(f"{server}/time-periods").json()] == [
+        "daily",
+        "weekly",
+        "monthly",
+        "yearly",
+        "all_time",
+    ]
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/login", "/logout", "/logout-all", "/leaderboard", "/responses"} <= set(spec["paths"])
 
 
 def test_served_api_login_protect_logout(server):
-    token = httpx.post(f"{server}/login", json={"username": "root_admin", "password": "served-admin-password"}).json()["access_token"]
+    token = httpx.post(f"{server}/login", json={"username": "root_admin", "password": "served-admin-password"}).json()[
+        "access_token"
+    ]
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{server}/users", headers=headers).status_code == 200
     assert httpx.post(f"{server}/logout", headers=headers).status_code == 200
     assert httpx.get(f"{server}/users", headers=headers).status_code == 401
-    assert httpx.get(f"{server}/users", headers={"Authorization": "Bearer junk"}).json() == {"detail": "malformed token"}
+    assert httpx.get(f"{server}/users", headers={"Authorization": "Bearer junk"}).json() == {
+        "detail": "malformed token"
+    }
 
 
 def test_bad_database_url_is_one_clear_error(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/x.db", "QUIZ_ENV": "development"}
-    result = subprocess.run([sys.executable, "-m", "quiz_api"], check=False, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "quiz_api"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot prepare the database")
     assert "Traceback" not in result.stderr

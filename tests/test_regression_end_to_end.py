@@ -1,17 +1,24 @@
 """The regression gate on the real suite: a genuine slowdown (production-cost argon2 on every
 login) is flagged; an identical rerun is not."""
 
+from quiz_study.variants import run_benchmark
 from suitebench import regression
 from suitebench.store import load_run
-from quiz_study.variants import run_benchmark
 
 SELECTION = {"keyword": "test_login_then_protected_endpoint or test_users_me_returns_profile"}
 
 
 def measure(tmp_path, run_id, variants):
     run_benchmark(
-        variants=variants, repetitions=4, warmup=0, selection=SELECTION, output_dir=tmp_path / "runs",
-        run_id=run_id, seed=1, progress=False, timeout_s=300,
+        variants=variants,
+        repetitions=4,
+        warmup=0,
+        selection=SELECTION,
+        output_dir=tmp_path / "runs",
+        run_id=run_id,
+        seed=1,
+        progress=False,
+        timeout_s=300,
     )
     return load_run(tmp_path / "runs" / run_id)
 

@@ -19,12 +19,15 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
 
-from suitebench import store
-from quiz_study import figures
-from quiz_study import formatting
-from quiz_study import html, targets
+from quiz_study import (
+    figures,
+    formatting,
+    html,
+    pipeline,  # noqa: E402
+    targets,
+)
 from quiz_study import tables as report_tables
-from quiz_study import pipeline  # noqa: E402
+from suitebench import store
 from suitebench.errors import BenchError  # noqa: E402
 
 API_TEST = targets.API_TEST
@@ -67,48 +70,106 @@ def write_synthetic_run(
         for order, variant in enumerate(variants):
             repetition = len(schedule)
             warmup = block == 0
-            schedule.append({"repetition": repetition, "block": block, "order": order, "variant": variant, "warmup": warmup})
+            schedule.append(
+                {"repetition": repetition, "block": block, "order": order, "variant": variant, "warmup": warmup}
+            )
             valid = repetition != invalid_repetition
             scale = 1.0 if variant == "baseline" else candidate_scale
             total_sum = 0.0
             for test, (category, seconds) in TESTS.items():
                 total = seconds * scale * float(rng.lognormal(0, 0.05)) * (20 if not valid else 1)
                 parts = {"setup": total * 0.6, "call": total * 0.3, "teardown": total * 0.1}
-                counters = {"sql_statements": 40 if variant == "baseline" else 10,
-                            "ddl_statements": 20 if variant == "baseline" else 0,
-                            "connections_opened": 3 if variant == "baseline" else 1,
-                            "commits": 2 if variant == "baseline" else 0,
-                            "rollbacks": 1, "savepoints": 0 if variant == "baseline" else 2}
+                counters = {
+                    "sql_statements": 40 if variant == "baseline" else 10,
+                    "ddl_statements": 20 if variant == "baseline" else 0,
+                    "connections_opened": 3 if variant == "baseline" else 1,
+                    "commits": 2 if variant == "baseline" else 0,
+                    "rollbacks": 1,
+                    "savepoints": 0 if variant == "baseline" else 2,
+                }
                 for phase, value in [*parts.items(), ("total", sum(parts.values()))]:
                     share = 1.0 if phase == "total" else 0.0
-                    timing_rows.append({
-                        "run_id": run_id, "repetition": repetition, "block": block, "order": order,
-                        "variant": variant, "warmup": warmup, "valid": valid, "test": test, "category": category,
-                        "outcome": "passed", "phase": phase, "seconds": value,
-                        **{k: int(v * share) for k, v in counters.items()},
-                    })
+                    timing_rows.append(
+                        {
+                            "run_id": run_id,
+                            "repetition": repetition,
+                            "block": block,
+                            "order": order,
+                            "variant": variant,
+                            "warmup": warmup,
+                            "valid": valid,
+                            "test": test,
+                            "category": category,
+                            "outcome": "passed",
+                            "phase": phase,
+                            "seconds": value,
+                            **{k: int(v * share) for k, v in counters.items()},
+                        }
+                    )
                 total_sum += sum(parts.values())
-            timing_rows.append({
-                "run_id": run_id, "repetition": repetition, "block": block, "order": order, "variant": variant,
-                "warmup": warmup, "valid": valid, "test": "<fixture:engine>", "category": "session",
-                "outcome": "passed", "phase": "setup", "seconds": 0.05, "sql_statements": 5, "ddl_statements": 5,
-                "connections_opened": 1, "commits": 1, "rollbacks": 0, "savepoints": 0,
-            })
-            rep_rows.append({
-                "run_id": run_id, "repetition": repetition, "block": block, "order": order, "variant": variant,
-                "warmup": warmup, "valid": valid, "invalid_reason": "" if valid else "exit code 1 (tests failed)",
-                "exit_code": 0 if valid else 1, "wall_s": total_sum + 3.0, "n_tests": len(TESTS),
-                "n_passed": len(TESTS) if valid else len(TESTS) - 1, "n_failed": 0 if valid else 1,
-                "started_at": started_at, "finished_at": started_at,
-            })
+            timing_rows.append(
+                {
+                    "run_id": run_id,
+                    "repetition": repetition,
+                    "block": block,
+                    "order": order,
+                    "variant": variant,
+                    "warmup": warmup,
+                    "valid": valid,
+                    "test": "<fixture:engine>",
+                    "category": "session",
+                    "outcome": "passed",
+                    "phase": "setup",
+                    "seconds": 0.05,
+                    "sql_statements": 5,
+                    "ddl_statements": 5,
+                    "connections_opened": 1,
+                    "commits": 1,
+                    "rollbacks": 0,
+                    "savepoints": 0,
+                }
+            )
+            rep_rows.append(
+                {
+                    "run_id": run_id,
+                    "repetition": repetition,
+                    "block": block,
+                    "order": order,
+                    "variant": variant,
+                    "warmup": warmup,
+                    "valid": valid,
+                    "invalid_reason": "" if valid else "exit code 1 (tests failed)",
+                    "exit_code": 0 if valid else 1,
+                    "wall_s": total_sum + 3.0,
+                    "n_tests": len(TESTS),
+                    "n_passed": len(TESTS) if valid else len(TESTS) - 1,
+                    "n_failed": 0 if valid else 1,
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                }
+            )
     metadata = {
-        "schema_version": store.SCHEMA_VERSION, "run_id": run_id, "profile": profile, "status": "complete",
-        "started_at": started_at, "finished_at": started_at,
-        "arguments": {"variants": list(variants), "repetitions": repetitions, "warmup": 1, "selection": {},
-                      "seed": None, "schedule": "abab", "profile": profile},
+        "schema_version": store.SCHEMA_VERSION,
+        "run_id": run_id,
+        "profile": profile,
+        "status": "complete",
+        "started_at": started_at,
+        "finished_at": started_at,
+        "arguments": {
+            "variants": list(variants),
+            "repetitions": repetitions,
+            "warmup": 1,
+            "selection": {},
+            "seed": None,
+            "schedule": "abab",
+            "profile": profile,
+        },
         "variants": [{"label": v, "spec": v, "pytest_args": ["--arch", v]} for v in variants],
-        "seed": None, "schedule_kind": "abab", "schedule": schedule,
-        "child_environment": {"PYTHONHASHSEED": "0"}, "environment": ENVIRONMENT,
+        "seed": None,
+        "schedule_kind": "abab",
+        "schedule": schedule,
+        "child_environment": {"PYTHONHASHSEED": "0"},
+        "environment": ENVIRONMENT,
     }
     store.write_metadata(run_dir, metadata)
     store.append_frame(run_dir / store.TIMINGS_FILE, pd.DataFrame(timing_rows), columns=store.TIMING_COLUMNS)
@@ -213,7 +274,7 @@ def test_display_merges_intervals_and_formats_by_column(tables):
     verdicts = formatting.verdicts_display(tables["verdicts"])
     assert verdicts["verdict"].str.startswith("PASS").all()
     html = formatting.table_html(tables, "verdicts")
-    assert 'id="verdicts"' in html and 'tables_for_run(' in html
+    assert 'id="verdicts"' in html and "tables_for_run(" in html
 
 
 # ---------------------------------------------------------------- reproducibility
@@ -272,8 +333,9 @@ def test_every_figure_renders(runs, tables):
 def test_regression_section_records_then_checks(tmp_path):
     runs_dir = tmp_path / "runs"
     first = write_synthetic_run(runs_dir, "r1", started_at="2025-01-01T10:00:00+00:00", repetitions=8, seed=8)
-    second = write_synthetic_run(runs_dir, "r2", started_at="2025-01-01T11:00:00+00:00", repetitions=8, seed=9,
-                                 candidate_scale=0.4)
+    second = write_synthetic_run(
+        runs_dir, "r2", started_at="2025-01-01T11:00:00+00:00", repetitions=8, seed=9, candidate_scale=0.4
+    )
     store = tmp_path / "baselines"
     recorded = pipeline.regression_section(run_dir=first, baselines_dir=store, calibration_trials=20)
     assert recorded.recorded_now and recorded.baseline_name == "study-smoke-transactional"
@@ -297,13 +359,22 @@ def _executed_notebook(path: Path, *, extra_html: str = "") -> Path:
     png = base64.b64encode(figures.png_bytes(figure)).decode()
     cells = [
         new_markdown_cell("# Report title\n\nSome prose with a [local link](#report-title)."),
-        new_code_cell("SECRET_SOURCE_MARKER = 1", execution_count=1, outputs=[
-            new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
-            new_output("display_data", data={"text/html": "<table id='verdicts'><tr><td>PASS</td></tr></table>" + extra_html,
-                                             "text/plain": "table"}),
-            new_output("stream", name="stderr", text="STDERR_NOISE\n"),
-            new_output("execute_result", data={"text/plain": "42"}, execution_count=1),
-        ]),
+        new_code_cell(
+            "SECRET_SOURCE_MARKER = 1",
+            execution_count=1,
+            outputs=[
+                new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+                new_output(
+                    "display_data",
+                    data={
+                        "text/html": "<table id='verdicts'><tr><td>PASS</td></tr></table>" + extra_html,
+                        "text/plain": "table",
+                    },
+                ),
+                new_output("stream", name="stderr", text="STDERR_NOISE\n"),
+                new_output("execute_result", data={"text/plain": "42"}, execution_count=1),
+            ],
+        ),
     ]
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

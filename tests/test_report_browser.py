@@ -13,14 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from quiz_study import notebooks
-from quiz_study import html
-from quiz_study import pipeline
+from quiz_study import html, notebooks, pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 pytestmark = pytest.mark.skipif(
@@ -47,8 +50,8 @@ def report_page(tmp_path_factory) -> Path:
 def test_report_opens_in_chromium_without_external_or_failed_requests_or_errors(report_page: Path):
     # Chromium present but Playwright missing is a broken set-up, not a reason to skip:
     # `pip install playwright` (its browser download is not needed).
-    from playwright import sync_api
     from PIL import Image
+    from playwright import sync_api
 
     requests, failed, console_errors, page_errors = [], [], [], []
     with sync_api.sync_playwright() as playwright:
@@ -60,9 +63,7 @@ def test_report_opens_in_chromium_without_external_or_failed_requests_or_errors(
             page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
             page.on("pageerror", lambda error: page_errors.append(str(error)))
             page.goto(report_page.as_uri(), wait_until="load")
-            images_ok = page.evaluate(
-                "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-            )
+            images_ok = page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
             n_images = page.evaluate("document.images.length")
             verdicts_visible = page.locator("table#verdicts").is_visible()
             title = page.title()

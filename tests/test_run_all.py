@@ -15,16 +15,10 @@ import time
 
 import pandas as pd
 import pytest
-
 from fake_processes import FakeProcesses, FakeSuite
+
+from quiz_study import environments, floor, paths, pipeline, profiles, sections, why
 from quiz_study import variants as study_variants
-from quiz_study import environments
-from quiz_study import floor
-from quiz_study import paths
-from quiz_study import profiles
-from quiz_study import sections
-from quiz_study import pipeline
-from quiz_study import why
 from suitebench.errors import BenchError
 
 
@@ -37,6 +31,7 @@ def _load_run_all():
     spec.loader.exec_module(module)
     return module
 
+
 RUN_ALL = paths.ROOT / "run_all.py"
 RUN_ID = "smoke-e2e"
 API_TEST = "test_integration.py::test_login_then_protected_endpoint"
@@ -44,7 +39,11 @@ API_TEST = "test_integration.py::test_login_then_protected_endpoint"
 
 def _run_all(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(RUN_ALL), *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(RUN_ALL), *args],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -104,11 +103,15 @@ def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
     runs = root / "data" / "runs"
     fake = FakeSuite()
     environments.run_environment_study(
-        size="smoke", output_dir=runs, run_id=sections.environment_run_id(RUN_ID),
+        size="smoke",
+        output_dir=runs,
+        run_id=sections.environment_run_id(RUN_ID),
         runner=functools.partial(study_variants.run_benchmark, executor=FakeProcesses(_environment_seconds)),
     )
     why.run_why_study(
-        profile_size="smoke", output_dir=runs, run_prefix=sections.why_run_prefix(RUN_ID),
+        profile_size="smoke",
+        output_dir=runs,
+        run_prefix=sections.why_run_prefix(RUN_ID),
         runner=functools.partial(study_variants.run_benchmark, executor=fake),
         floor_runner=functools.partial(floor.measure_floor, executor=fake),
     )
@@ -118,8 +121,13 @@ def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
     report_dir = root / "reports" / RUN_ID
     page = (report_dir / "report.html").read_text()
     assert "Not measured in run" not in page
-    for fragment in ("PostgreSQL, per isolation strategy", "serial vs parallel", "share of the change in log per-test time",
-                     "rollback", "baseline@n=2"):
+    for fragment in (
+        "PostgreSQL, per isolation strategy",
+        "serial vs parallel",
+        "share of the change in log per-test time",
+        "rollback",
+        "baseline@n=2",
+    ):
         assert fragment in page, fragment
     executed = json.loads((report_dir / f"{pipeline.WHY_NOTEBOOK}.ipynb").read_text())
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -135,7 +143,10 @@ def _verdict_rows(page: str) -> dict[str, str]:
     assert table, "the report has no verdict table"
     rows = {}
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.DOTALL):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.DOTALL)]
+        cells = [
+            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.DOTALL)
+        ]
         rows[cells[0]] = " | ".join(cells)
     return rows
 
@@ -244,9 +255,21 @@ def test_profiles_fit_their_purpose():
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_exits_130_in_one_line_and_keeps_the_data(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, str(RUN_ALL), "--profile", "smoke", "--output-root", str(tmp_path), "--run-id", "stopped",
-         "--no-progress"],
-        cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(RUN_ALL),
+            "--profile",
+            "smoke",
+            "--output-root",
+            str(tmp_path),
+            "--run-id",
+            "stopped",
+            "--no-progress",
+        ],
+        cwd=paths.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     metadata = tmp_path / "data" / "runs" / "stopped" / "metadata.json"
     deadline = time.monotonic() + 60

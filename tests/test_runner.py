@@ -14,8 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suitebench import store
-from suitebench import runner
+from suitebench import runner, store
 from suitebench.errors import BenchError
 from suitebench.runner import ProcessOutcome, Variant
 
@@ -88,8 +87,14 @@ class FakeExecutor:
         phase = {"duration_ns": 1000, "counters": {"sql_statements": 1}}
         with open(raw / "1-main.jsonl", "w") as handle:
             for name in ("test_a", "test_b"):
-                record = {"schema_version": 1, "kind": "test", "nodeid": f"t.py::{name}", "category": "crud",
-                          "outcome": self.outcome, "phases": {"setup": phase, "call": phase, "teardown": phase}}
+                record = {
+                    "schema_version": 1,
+                    "kind": "test",
+                    "nodeid": f"t.py::{name}",
+                    "category": "crud",
+                    "outcome": self.outcome,
+                    "phases": {"setup": phase, "call": phase, "teardown": phase},
+                }
                 handle.write(json.dumps(record) + "\n")
         log_path.write_text("fake\n")
         exit_code = -9 if self.timed_out else (0 if self.outcome == "passed" else 1)
@@ -167,8 +172,14 @@ def test_interleaved_run_records_schedule_and_runs_it_in_order(tmp_path):
 def test_failing_test_invalidates_its_repetition_but_keeps_the_data(tmp_path):
     suite = write_suite(tmp_path, failing=True)
     result = runner.run_benchmark(
-        variants=as_variants("baseline", "transactional"), repetitions=1, warmup=0,
-        output_dir=tmp_path / "runs", run_id="fails", suite_path=suite, extra_pytest_args=FAST, progress=False,
+        variants=as_variants("baseline", "transactional"),
+        repetitions=1,
+        warmup=0,
+        output_dir=tmp_path / "runs",
+        run_id="fails",
+        suite_path=suite,
+        extra_pytest_args=FAST,
+        progress=False,
     )
 
     run = store.load_run(result.run_dir)
@@ -194,7 +205,13 @@ def test_interrupted_run_resumes_without_losing_or_repeating_repetitions(tmp_pat
 
     options = dict(output_dir=tmp_path / "runs", run_id="cut", suite_path=suite, extra_pytest_args=FAST, progress=False)
     with pytest.raises(runner.RunInterrupted, match=r"after 1 of 2 repetitions.*--resume cut"):
-        runner.run_benchmark(variants=as_variants("baseline", "transactional"), repetitions=1, warmup=0, executor=interrupt_second, **options)
+        runner.run_benchmark(
+            variants=as_variants("baseline", "transactional"),
+            repetitions=1,
+            warmup=0,
+            executor=interrupt_second,
+            **options,
+        )
 
     run_dir = tmp_path / "runs" / "cut"
     assert store.read_metadata(run_dir)["status"] == "interrupted"
@@ -212,7 +229,10 @@ def test_interrupted_run_resumes_without_losing_or_repeating_repetitions(tmp_pat
 def test_execute_process_kills_a_process_that_exceeds_the_timeout(tmp_path):
     outcome = runner.execute_process(
         [sys.executable, "-c", "import threading; threading.Event().wait()"],
-        env=runner.child_environment(), cwd=tmp_path, log_path=tmp_path / "log", timeout_s=0.3,
+        env=runner.child_environment(),
+        cwd=tmp_path,
+        log_path=tmp_path / "log",
+        timeout_s=0.3,
     )
     assert outcome.timed_out and outcome.exit_code != 0 and outcome.wall_s >= 0.3
 
@@ -223,7 +243,9 @@ def test_execute_process_kills_a_process_that_exceeds_the_timeout(tmp_path):
 def test_random_schedule_is_seeded_recorded_and_followed(tmp_path):
     executor = FakeExecutor()
     variants = ["baseline", "transactional", "transactional+storage=disk"]
-    result = fake_run(tmp_path, variants=as_variants(*variants), repetitions=6, warmup=0, schedule="random", seed=7, executor=executor)
+    result = fake_run(
+        tmp_path, variants=as_variants(*variants), repetitions=6, warmup=0, schedule="random", seed=7, executor=executor
+    )
 
     metadata = store.read_metadata(result.run_dir)
     assert (metadata["seed"], metadata["schedule_kind"]) == (7, "random")
@@ -280,7 +302,9 @@ def test_resume_discards_a_partially_written_repetition_and_reruns_it(tmp_path):
         handle.write("r1,3,1,1,transactional,False,True,,0,0.0")
 
     executor = FakeExecutor()
-    result = fake_run(tmp_path, resume=True, run_id="r1", variants=None, repetitions=None, warmup=None, executor=executor)
+    result = fake_run(
+        tmp_path, resume=True, run_id="r1", variants=None, repetitions=None, warmup=None, executor=executor
+    )
 
     assert result.executed_repetitions == 3 and executor.arches() == ["transactional", "baseline", "transactional"]
     repetitions = pd.read_csv(run_dir / store.REPETITIONS_FILE)
@@ -331,7 +355,10 @@ def test_failed_outcomes_timeouts_and_missing_records_invalidate(tmp_path):
 
     empty = fake_run(tmp_path, run_id="empty", executor=silent)
 
-    reasons = {r.run_id: set(pd.read_csv(r.run_dir / store.REPETITIONS_FILE)["invalid_reason"]) for r in (failed, timed_out, empty)}
+    reasons = {
+        r.run_id: set(pd.read_csv(r.run_dir / store.REPETITIONS_FILE)["invalid_reason"])
+        for r in (failed, timed_out, empty)
+    }
     assert reasons["failed"] == {"exit code 1 (tests failed); 2 test(s) failed or errored"}
     assert reasons["slow"] == {"timed out after 5 s"}
     assert reasons["empty"] == {"exit code 5 (no tests collected); no timing records"}
@@ -342,8 +369,13 @@ def test_failed_outcomes_timeouts_and_missing_records_invalidate(tmp_path):
 def test_command_has_fresh_process_options_selection_and_variant_args(tmp_path):
     executor = FakeExecutor()
     fake_run(
-        tmp_path, variants=as_variants("baseline+storage=memory"), repetitions=1, warmup=0, executor=executor,
-        selection={"keyword": "login and not slow", "marker": "crud"}, extra_pytest_args=["-x"],
+        tmp_path,
+        variants=as_variants("baseline+storage=memory"),
+        repetitions=1,
+        warmup=0,
+        executor=executor,
+        selection={"keyword": "login and not slow", "marker": "crud"},
+        extra_pytest_args=["-x"],
     )
     command = executor.calls[0]
     assert command[:4] == [sys.executable, "-m", "pytest", str(tmp_path)]
@@ -357,7 +389,14 @@ def test_command_has_fresh_process_options_selection_and_variant_args(tmp_path):
 
 def test_child_environment_is_explicit():
     env = runner.child_environment(
-        environ={"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "QUIZ_ARCH": "baseline", "PYTEST_ADDOPTS": "-x", "PYTHONPATH": "/elsewhere"}
+        environ={
+            "PATH": "/bin",
+            "HOME": "/h",
+            "LC_ALL": "C",
+            "QUIZ_ARCH": "baseline",
+            "PYTEST_ADDOPTS": "-x",
+            "PYTHONPATH": "/elsewhere",
+        }
     )
     assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "PYTHONHASHSEED": "0"}
 
@@ -385,12 +424,16 @@ def test_bad_arguments_raise_one_clear_error(tmp_path, options, message):
 def test_unwritable_output_directory_is_a_clear_error(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(BenchError, match="output directory .* is not writable"):
-        runner.run_benchmark(output_dir=tmp_path / "a-file" / "runs", suite_path=tmp_path, variants=as_variants("a"), progress=False)
+        runner.run_benchmark(
+            output_dir=tmp_path / "a-file" / "runs", suite_path=tmp_path, variants=as_variants("a"), progress=False
+        )
 
 
 def test_missing_suite_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="suite not found"):
-        runner.run_benchmark(output_dir=tmp_path / "runs", suite_path=tmp_path / "absent", variants=as_variants("a"), progress=False)
+        runner.run_benchmark(
+            output_dir=tmp_path / "runs", suite_path=tmp_path / "absent", variants=as_variants("a"), progress=False
+        )
 
 
 def test_format_run_result_reports_medians_and_invalid_count(tmp_path):

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quiz_study import variants as study_variants
-from quiz_study import scaling
-from suitebench.store import load_run
-from suitebench.errors import BenchError
 from quiz_architectures.errors import ArchitectureError
+from quiz_study import scaling
+from quiz_study import variants as study_variants
+from suitebench.errors import BenchError
+from suitebench.store import load_run
 
 # Known per-test cost: seconds = base + slope * extra tables (+ rows); copies add tests.
 TABLE_SLOPE_S = {"baseline": 0.004, "transactional": 0.0}
@@ -20,7 +20,9 @@ BASE_S = {"baseline": 0.08, "transactional": 0.02}
 PROCESS_START_S = 2.5
 
 
-def synthetic_sweep(sweep: scaling.Sweep, *, repetitions: int = 3, n_tests: int = 5, noise_sd: float = 0.002, seed: int = 0):
+def synthetic_sweep(
+    sweep: scaling.Sweep, *, repetitions: int = 3, n_tests: int = 5, noise_sd: float = 0.002, seed: int = 0
+):
     """(timings, repetitions) of a sweep run whose costs follow the constants above."""
     rng = np.random.default_rng(seed)
     timing_rows, repetition_rows, repetition = [], [], 0
@@ -39,20 +41,50 @@ def synthetic_sweep(sweep: scaling.Sweep, *, repetitions: int = 3, n_tests: int 
                     total += seconds
                     name = f"t.py::test_{i}" + (f"[copy{copy}]" if copies > 1 else "")
                     timing_rows.append(
-                        {"run_id": "sweep", "repetition": repetition, "block": block, "order": 0, "variant": label,
-                         "warmup": False, "valid": True, "test": name, "category": "crud", "outcome": "passed",
-                         "phase": "total", "seconds": seconds}
+                        {
+                            "run_id": "sweep",
+                            "repetition": repetition,
+                            "block": block,
+                            "order": 0,
+                            "variant": label,
+                            "warmup": False,
+                            "valid": True,
+                            "test": name,
+                            "category": "crud",
+                            "outcome": "passed",
+                            "phase": "total",
+                            "seconds": seconds,
+                        }
                     )
             session = 0.05 + (0.001 * tables if arch == "transactional" else 0.0)
             timing_rows.append(
-                {"run_id": "sweep", "repetition": repetition, "block": block, "order": 0, "variant": label,
-                 "warmup": False, "valid": True, "test": "<fixture:database>", "category": "session",
-                 "outcome": "passed", "phase": "setup", "seconds": session}
+                {
+                    "run_id": "sweep",
+                    "repetition": repetition,
+                    "block": block,
+                    "order": 0,
+                    "variant": label,
+                    "warmup": False,
+                    "valid": True,
+                    "test": "<fixture:database>",
+                    "category": "session",
+                    "outcome": "passed",
+                    "phase": "setup",
+                    "seconds": session,
+                }
             )
             repetition_rows.append(
-                {"run_id": "sweep", "repetition": repetition, "block": block, "order": 0, "variant": label,
-                 "warmup": False, "valid": True, "wall_s": PROCESS_START_S + total + session + rng.normal(0, 0.01),
-                 "n_tests": n_tests * copies}
+                {
+                    "run_id": "sweep",
+                    "repetition": repetition,
+                    "block": block,
+                    "order": 0,
+                    "variant": label,
+                    "warmup": False,
+                    "valid": True,
+                    "wall_s": PROCESS_START_S + total + session + rng.normal(0, 0.01),
+                    "n_tests": n_tests * copies,
+                }
             )
             repetition += 1
     return pd.DataFrame(timing_rows), pd.DataFrame(repetition_rows)
@@ -64,9 +96,12 @@ SWEEP = scaling.Sweep(extra_tables=(0, 25, 50, 100), reference_rows=(0, 1000, 10
 def test_sweep_variants_are_presets_then_one_knob_at_a_time():
     variants = scaling.Sweep(extra_tables=(0, 50), reference_rows=(0,), copies=(1, 3)).variants()
     assert variants == [
-        "baseline", "transactional",
-        "baseline+extra_tables=50", "transactional+extra_tables=50",
-        "baseline+copies=3", "transactional+copies=3",
+        "baseline",
+        "transactional",
+        "baseline+extra_tables=50",
+        "transactional+extra_tables=50",
+        "baseline+copies=3",
+        "transactional+copies=3",
     ]
     for label in variants:
         point = scaling.classify(label)
@@ -88,7 +123,12 @@ def test_sweep_values_are_range_checked():
 
 @pytest.mark.parametrize(
     ("node", "base"),
-    [("t.py::t[copy0]", "t.py::t"), ("t.py::t[copy12-empty]", "t.py::t[empty]"), ("t.py::t[a-copy3]", "t.py::t[a]"), ("t.py::t[x]", "t.py::t[x]")],
+    [
+        ("t.py::t[copy0]", "t.py::t"),
+        ("t.py::t[copy12-empty]", "t.py::t[empty]"),
+        ("t.py::t[a-copy3]", "t.py::t[a]"),
+        ("t.py::t[x]", "t.py::t[x]"),
+    ],
 )
 def test_base_test_strips_the_copy_parametrization(node, base):
     assert scaling.base_test(node) == base

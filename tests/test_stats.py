@@ -17,12 +17,36 @@ from suitebench.errors import BenchError
 
 COUNTERS = ("sql_statements", "ddl_statements", "connections_opened", "commits", "rollbacks", "savepoints")
 TIMING_COLUMNS = [
-    "run_id", "repetition", "block", "order", "variant", "warmup", "valid", "test", "category",
-    "outcome", "phase", "seconds", *COUNTERS,
+    "run_id",
+    "repetition",
+    "block",
+    "order",
+    "variant",
+    "warmup",
+    "valid",
+    "test",
+    "category",
+    "outcome",
+    "phase",
+    "seconds",
+    *COUNTERS,
 ]
 REPETITION_COLUMNS = [
-    "run_id", "repetition", "block", "order", "variant", "warmup", "valid", "invalid_reason",
-    "exit_code", "wall_s", "n_tests", "n_passed", "n_failed", "started_at", "finished_at",
+    "run_id",
+    "repetition",
+    "block",
+    "order",
+    "variant",
+    "warmup",
+    "valid",
+    "invalid_reason",
+    "exit_code",
+    "wall_s",
+    "n_tests",
+    "n_passed",
+    "n_failed",
+    "started_at",
+    "finished_at",
 ]
 
 
@@ -58,29 +82,65 @@ def tidy_frames(
             for phase, seconds in phases.items():
                 timing_rows.append(
                     dict(
-                        run_id="run-1", repetition=repetition, block=k, order=variants.index(variant),
-                        variant=variant, warmup=warmup, valid=valid, test=test,
-                        category=categories.get(test, "api"), outcome="passed" if valid else "failed",
-                        phase=phase, seconds=seconds, sql_statements=10, ddl_statements=0,
-                        connections_opened=1, commits=1, rollbacks=0, savepoints=0,
+                        run_id="run-1",
+                        repetition=repetition,
+                        block=k,
+                        order=variants.index(variant),
+                        variant=variant,
+                        warmup=warmup,
+                        valid=valid,
+                        test=test,
+                        category=categories.get(test, "api"),
+                        outcome="passed" if valid else "failed",
+                        phase=phase,
+                        seconds=seconds,
+                        sql_statements=10,
+                        ddl_statements=0,
+                        connections_opened=1,
+                        commits=1,
+                        rollbacks=0,
+                        savepoints=0,
                     )
                 )
         timing_rows.append(
             dict(
-                run_id="run-1", repetition=repetition, block=k, order=variants.index(variant),
-                variant=variant, warmup=warmup, valid=valid, test="<fixture:engine>",
-                category="session", outcome="passed", phase="setup", seconds=500.0,
-                sql_statements=3, ddl_statements=3, connections_opened=1, commits=1, rollbacks=0,
+                run_id="run-1",
+                repetition=repetition,
+                block=k,
+                order=variants.index(variant),
+                variant=variant,
+                warmup=warmup,
+                valid=valid,
+                test="<fixture:engine>",
+                category="session",
+                outcome="passed",
+                phase="setup",
+                seconds=500.0,
+                sql_statements=3,
+                ddl_statements=3,
+                connections_opened=1,
+                commits=1,
+                rollbacks=0,
                 savepoints=0,
             )
         )
         repetition_rows.append(
             dict(
-                run_id="run-1", repetition=repetition, block=k, order=variants.index(variant),
-                variant=variant, warmup=warmup, valid=valid, invalid_reason="" if valid else "failed",
-                exit_code=0 if valid else 1, wall_s=wall, n_tests=len(samples[variant]),
-                n_passed=len(samples[variant]) if valid else 0, n_failed=0 if valid else 1,
-                started_at="2025-01-01T00:00:00", finished_at="2025-01-01T00:00:01",
+                run_id="run-1",
+                repetition=repetition,
+                block=k,
+                order=variants.index(variant),
+                variant=variant,
+                warmup=warmup,
+                valid=valid,
+                invalid_reason="" if valid else "failed",
+                exit_code=0 if valid else 1,
+                wall_s=wall,
+                n_tests=len(samples[variant]),
+                n_passed=len(samples[variant]) if valid else 0,
+                n_failed=0 if valid else 1,
+                started_at="2025-01-01T00:00:00",
+                finished_at="2025-01-01T00:00:01",
             )
         )
     return pd.DataFrame(timing_rows, columns=TIMING_COLUMNS), pd.DataFrame(repetition_rows, columns=REPETITION_COLUMNS)
@@ -235,12 +295,22 @@ def test_degenerate_samples_give_nan_p_values_and_a_note():
 
 def test_degenerate_tests_are_left_out_of_the_corrections():
     samples = {
-        "baseline": {"t::flat": np.ones(4), "t::a": np.array([2.0, 2.1, 2.2, 2.3]), "t::b": np.array([1.0, 1.1, 1.2, 1.3])},
-        "transactional": {"t::flat": np.ones(4), "t::a": np.array([1.0, 1.1, 1.2, 1.3]), "t::b": np.array([0.9, 1.15, 1.25, 1.0])},
+        "baseline": {
+            "t::flat": np.ones(4),
+            "t::a": np.array([2.0, 2.1, 2.2, 2.3]),
+            "t::b": np.array([1.0, 1.1, 1.2, 1.3]),
+        },
+        "transactional": {
+            "t::flat": np.ones(4),
+            "t::a": np.array([1.0, 1.1, 1.2, 1.3]),
+            "t::b": np.array([0.9, 1.15, 1.25, 1.0]),
+        },
     }
     samples["baseline"]["t::only_base"] = np.array([1.0, 1.0, 1.0, 1.0])
     timings, _ = tidy_frames(samples)
-    table = hs.compare_tests(timings, baseline="baseline", candidate="transactional", seed=0, n_resamples=200).set_index("unit")
+    table = hs.compare_tests(
+        timings, baseline="baseline", candidate="transactional", seed=0, n_resamples=200
+    ).set_index("unit")
     assert math.isnan(table.loc["t::flat", "mw_p_holm"]) and not table.loc["t::flat", "differs_holm"]
     assert table.loc["t::only_base", "n_cand"] == 0 and "no samples in candidate" in table.loc["t::only_base", "note"]
     raw = table.loc[["t::a", "t::b"], "mw_p_value"].to_numpy()
@@ -253,7 +323,9 @@ def test_bca_interval_or_its_fallback_is_labelled():
     result = hs.compare_two_samples(base, cand, rng=np.random.default_rng(1), n_resamples=500, ci_method="BCa")
     assert result.ci_method in {"BCa", "percentile (BCa undefined)"}
     assert result.speedup_ci_low < result.speedup < result.speedup_ci_high
-    tiny = hs.compare_two_samples([1.0, 1.0, 2.0], [1.0, 1.0, 1.0], rng=np.random.default_rng(1), n_resamples=200, ci_method="BCa")
+    tiny = hs.compare_two_samples(
+        [1.0, 1.0, 2.0], [1.0, 1.0, 1.0], rng=np.random.default_rng(1), n_resamples=200, ci_method="BCa"
+    )
     assert tiny.ci_method in {"BCa", "percentile (BCa undefined)"}
 
 
@@ -289,7 +361,9 @@ def test_category_level_uses_per_repetition_sums(two_variants):
 
 def test_suite_level_has_tests_sum_and_wall_rows(two_variants):
     samples, _, timings, repetitions = two_variants
-    table = hs.compare_suite(timings, repetitions, baseline="baseline", candidate="transactional", seed=0, n_resamples=300)
+    table = hs.compare_suite(
+        timings, repetitions, baseline="baseline", candidate="transactional", seed=0, n_resamples=300
+    )
     table = table.set_index("unit")
     base = np.sum(list(samples["baseline"].values()), axis=0)
     cand = np.sum(list(samples["transactional"].values()), axis=0)
@@ -311,8 +385,13 @@ def _verdicts(factor: float, *, sigma: float = 0.02, reps: int = 10, invalid=Non
     timings, repetitions = tidy_frames(samples, invalid=invalid)
     api_test = next(iter(samples["baseline"]))
     verdicts = targets.acceptance_verdicts(
-        timings, repetitions, baseline="baseline", candidate="transactional", api_test=api_test,
-        seed=1, n_resamples=300,
+        timings,
+        repetitions,
+        baseline="baseline",
+        candidate="transactional",
+        api_test=api_test,
+        seed=1,
+        n_resamples=300,
     )
     return samples, verdicts.set_index("criterion")
 
@@ -371,8 +450,13 @@ def test_acceptance_rejects_an_unknown_api_test(two_variants):
     _, _, timings, repetitions = two_variants
     with pytest.raises(BenchError, match="did you mean"):
         targets.acceptance_verdicts(
-            timings, repetitions, baseline="baseline", candidate="transactional",
-            api_test="tests/api/test_00.py::test_cas", seed=0, n_resamples=100,
+            timings,
+            repetitions,
+            baseline="baseline",
+            candidate="transactional",
+            api_test="tests/api/test_00.py::test_cas",
+            seed=0,
+            n_resamples=100,
         )
 
 
@@ -428,8 +512,13 @@ def test_format_comparison_and_verdict_lines(two_variants):
     assert len(lines) == 3 and lines[-1] == f"... and {len(table) - 2} more"
     assert lines[0].startswith(table["unit"].iloc[0]) and "faster" in lines[0] and "95% CI" in lines[0]
     verdicts = targets.acceptance_verdicts(
-        timings, repetitions, baseline="baseline", candidate="transactional",
-        api_test=table["unit"].iloc[0], seed=0, n_resamples=200,
+        timings,
+        repetitions,
+        baseline="baseline",
+        candidate="transactional",
+        api_test=table["unit"].iloc[0],
+        seed=0,
+        n_resamples=200,
     )
     verdict_lines = targets.format_verdicts(verdicts)
     assert len(verdict_lines) == 4 and all(line.startswith(("PASS", "FAIL")) for line in verdict_lines)

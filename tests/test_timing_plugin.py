@@ -150,9 +150,7 @@ NO_WORK = {
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """The synthetic suite, with this checkout importable by the pytest subprocess."""
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     # When these tests themselves run under xdist the child must not think it is a worker.
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     # Every installed plugin (hypothesis, anyio, ...) would add start-up time to every run;
@@ -193,8 +191,11 @@ def test_one_file_per_process_named_pid_and_worker(timed):
 def test_every_phase_that_ran_has_a_positive_duration(timed):
     _, records, _ = timed
     for nodeid, record in by_nodeid(records).items():
-        expected = {"setup", "teardown"} if nodeid.endswith(("test_setup_error", "test_skipped")) \
+        expected = (
+            {"setup", "teardown"}
+            if nodeid.endswith(("test_setup_error", "test_skipped"))
             else {"setup", "call", "teardown"}
+        )
         assert set(record["phases"]) == expected, nodeid
         for phase, measured in record["phases"].items():
             assert measured["duration_ns"] > 0, (nodeid, phase)
@@ -235,9 +236,7 @@ def test_session_fixture_recorded_separately_not_in_first_setup(timed):
     assert all(scope != "function" for scope in (r["scope"] for r in fixtures.values()))
     # Written when set up, so it precedes the record of the test that triggered it.
     kinds = [(r["kind"], r.get("name") or r.get("nodeid")) for r in records]
-    assert kinds.index(("fixture", "engine")) < kinds.index(
-        ("test", "test_suite.py::test_three_queries")
-    )
+    assert kinds.index(("fixture", "engine")) < kinds.index(("test", "test_suite.py::test_three_queries"))
 
 
 def test_outcomes_and_categories(timed):
@@ -272,7 +271,12 @@ def test_outcomes_and_categories(timed):
 
 
 def test_categories_configurable_in_ini(suite: pytest.Pytester):
-    suite.makeini(INI.replace("suitebench_categories = auth jwt crud middleware workflow isolation integration", "suitebench_categories = custom isolation"))
+    suite.makeini(
+        INI.replace(
+            "suitebench_categories = auth jwt crud middleware workflow isolation integration",
+            "suitebench_categories = custom isolation",
+        )
+    )
     out = suite.path / "timings"
     run(suite, f"--suitebench-timings={out}", "-k", "custom or three_queries or ddl")
     categories = {r["nodeid"]: r["category"] for r in read_records(out) if r["kind"] == "test"}
@@ -356,7 +360,5 @@ def test_overhead_runs_both_variants_interleaved(suite: pytest.Pytester):
     assert len(result.with_s) == len(result.without_s) == 1
     assert all(seconds > 0 for seconds in [*result.with_s, *result.without_s])
     assert isinstance(result.overhead_ratio, float)
-    assert result.overhead_ratio == pytest.approx(
-        result.median_with_s / result.median_without_s - 1
-    )
+    assert result.overhead_ratio == pytest.approx(result.median_with_s / result.median_without_s - 1)
     assert list(suite.path.rglob("*.jsonl")) == []  # timings went to a scratch directory

@@ -46,18 +46,18 @@ def test_recorder_excludes_nested_fixtures_from_the_phase_and_from_each_other(tm
     recorder = TimingRecorder(directory=tmp_path, worker="gw3", pid=42, clock=clock, counters=db)
     recorder.start_session()
     recorder.start_test("t.py::test_a", category="crud")
-    recorder.start_phase("setup")               # t=1000
+    recorder.start_phase("setup")  # t=1000
     db.add(connections_opened=1)
-    recorder.start_fixture("engine", scope="session")    # 2000
+    recorder.start_fixture("engine", scope="session")  # 2000
     db.add(sql_statements=2, ddl_statements=1)
-    recorder.start_fixture("seed", scope="module")       # 3000 (requested dynamically)
+    recorder.start_fixture("seed", scope="module")  # 3000 (requested dynamically)
     db.add(sql_statements=5)
-    recorder.stop_fixture()                              # 4000: seed 1000
-    recorder.stop_fixture()                              # 5000: engine 3000 - 1000
-    recorder.stop_phase()                                # 6000: setup 5000 - 3000
-    recorder.start_phase("call")                         # 7000
+    recorder.stop_fixture()  # 4000: seed 1000
+    recorder.stop_fixture()  # 5000: engine 3000 - 1000
+    recorder.stop_phase()  # 6000: setup 5000 - 3000
+    recorder.start_phase("call")  # 7000
     db.add(sql_statements=3)
-    recorder.stop_phase()                                # 8000
+    recorder.stop_phase()  # 8000
     recorder.finish_test(outcome="passed")
     recorder.finish_session(exitstatus=0, pytest_args=["-q"])
 
@@ -172,8 +172,7 @@ def test_frame_has_one_row_per_phase_plus_total(tmp_path: Path):
 
 
 def test_frame_total_of_a_test_whose_call_never_ran():
-    skipped = {**TEST_RECORD, "outcome": "skipped", "phases": {
-        "setup": phase(1_000), "teardown": phase(2_000)}}
+    skipped = {**TEST_RECORD, "outcome": "skipped", "phases": {"setup": phase(1_000), "teardown": phase(2_000)}}
     frame = records_to_frame([skipped])
     assert frame["phase"].tolist() == ["setup", "teardown", "total"]
     assert frame["seconds"].iloc[-1] == pytest.approx(3e-6)

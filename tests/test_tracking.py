@@ -15,18 +15,46 @@ from suitebench.errors import BenchError
 
 COUNTERS = ("sql_statements", "ddl_statements", "connections_opened", "commits", "rollbacks", "savepoints")
 TIMING_COLUMNS = [
-    "run_id", "repetition", "block", "order", "variant", "warmup", "valid", "test", "category",
-    "outcome", "phase", "seconds", *COUNTERS,
+    "run_id",
+    "repetition",
+    "block",
+    "order",
+    "variant",
+    "warmup",
+    "valid",
+    "test",
+    "category",
+    "outcome",
+    "phase",
+    "seconds",
+    *COUNTERS,
 ]
 REPETITION_COLUMNS = [
-    "run_id", "repetition", "block", "order", "variant", "warmup", "valid", "invalid_reason",
-    "exit_code", "wall_s", "n_tests", "n_passed", "n_failed", "started_at", "finished_at",
+    "run_id",
+    "repetition",
+    "block",
+    "order",
+    "variant",
+    "warmup",
+    "valid",
+    "invalid_reason",
+    "exit_code",
+    "wall_s",
+    "n_tests",
+    "n_passed",
+    "n_failed",
+    "started_at",
+    "finished_at",
 ]
 VARIANT = "transactional"
 
 
 def tidy_frames(
-    samples: dict[str, np.ndarray], *, variant: str = VARIANT, run_id: str = "run-1", warmups: int = 1,
+    samples: dict[str, np.ndarray],
+    *,
+    variant: str = VARIANT,
+    run_id: str = "run-1",
+    warmups: int = 1,
     invalid: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tidy ``timings``/``repetitions`` (columns as data/README.md) for one variant.
@@ -46,20 +74,43 @@ def tidy_frames(
             for phase, share in (("setup", 0.2), ("call", 0.6), ("teardown", 0.2), ("total", 1.0)):
                 timing_rows.append(
                     dict(
-                        run_id=run_id, repetition=repetition, block=repetition, order=0, variant=variant,
-                        warmup=warmup, valid=valid, test=test, category="auth" if i % 2 else "questions",
-                        outcome="passed" if valid else "failed", phase=phase, seconds=share * total,
-                        sql_statements=10, ddl_statements=0, connections_opened=1, commits=1,
-                        rollbacks=0, savepoints=2,
+                        run_id=run_id,
+                        repetition=repetition,
+                        block=repetition,
+                        order=0,
+                        variant=variant,
+                        warmup=warmup,
+                        valid=valid,
+                        test=test,
+                        category="auth" if i % 2 else "questions",
+                        outcome="passed" if valid else "failed",
+                        phase=phase,
+                        seconds=share * total,
+                        sql_statements=10,
+                        ddl_statements=0,
+                        connections_opened=1,
+                        commits=1,
+                        rollbacks=0,
+                        savepoints=2,
                     )
                 )
         repetition_rows.append(
             dict(
-                run_id=run_id, repetition=repetition, block=repetition, order=0, variant=variant,
-                warmup=warmup, valid=valid, invalid_reason="" if valid else "failed",
-                exit_code=0 if valid else 1, wall_s=wall, n_tests=len(samples),
-                n_passed=len(samples) if valid else 0, n_failed=0 if valid else 1,
-                started_at="2025-01-01T00:00:00", finished_at="2025-01-01T00:00:01",
+                run_id=run_id,
+                repetition=repetition,
+                block=repetition,
+                order=0,
+                variant=variant,
+                warmup=warmup,
+                valid=valid,
+                invalid_reason="" if valid else "failed",
+                exit_code=0 if valid else 1,
+                wall_s=wall,
+                n_tests=len(samples),
+                n_passed=len(samples) if valid else 0,
+                n_failed=0 if valid else 1,
+                started_at="2025-01-01T00:00:00",
+                finished_at="2025-01-01T00:00:01",
             )
         )
         measured += valid and not warmup
@@ -77,7 +128,11 @@ def stored(tmp_path):
     samples = noisy_samples(seed=1)
     timings, repetitions = tidy_frames(samples)
     path = regression.record_baseline(
-        timings, repetitions, name="main-2025", store_dir=tmp_path, variant=VARIANT,
+        timings,
+        repetitions,
+        name="main-2025",
+        store_dir=tmp_path,
+        variant=VARIANT,
         metadata={"cpu": "test"},
     )
     return samples, timings, path, regression.load_baseline("main-2025", tmp_path)
@@ -98,8 +153,12 @@ def test_record_and_load_round_trip(stored, tmp_path):
         assert np.allclose(entry.samples_s, values)
         assert entry.n == len(values) and entry.median_s == pytest.approx(np.median(values))
         assert entry.counters == {
-            "sql_statements": 10, "ddl_statements": 0, "connections_opened": 1, "commits": 1,
-            "rollbacks": 0, "savepoints": 2,
+            "sql_statements": 10,
+            "ddl_statements": 0,
+            "connections_opened": 1,
+            "commits": 1,
+            "rollbacks": 0,
+            "savepoints": 2,
         }
     suite = np.sum(list(samples.values()), axis=0)
     assert np.allclose(baseline.suite.samples_s, suite)
@@ -114,7 +173,9 @@ def test_record_refuses_to_overwrite_unless_asked(stored, tmp_path):
     with pytest.raises(BenchError, match="exists"):
         regression.record_baseline(timings, None, name="main-2025", store_dir=tmp_path, variant=VARIANT, metadata={})
     faster = timings.assign(seconds=timings["seconds"] / 2)
-    regression.record_baseline(faster, None, name="main-2025", store_dir=tmp_path, variant=VARIANT, metadata={}, overwrite=True)
+    regression.record_baseline(
+        faster, None, name="main-2025", store_dir=tmp_path, variant=VARIANT, metadata={}, overwrite=True
+    )
     reloaded = regression.load_baseline("main-2025", tmp_path)
     assert reloaded.wall is None
     assert reloaded.suite.median_s == pytest.approx(original.suite.median_s / 2)
@@ -127,7 +188,9 @@ def test_record_rejects_bad_input(tmp_path):
     with pytest.raises(BenchError, match="not in the timings"):
         regression.record_baseline(timings, None, name="x", store_dir=tmp_path, variant="baseline", metadata={})
     with pytest.raises(BenchError, match="plain JSON"):
-        regression.record_baseline(timings, None, name="x", store_dir=tmp_path, variant=VARIANT, metadata={"f": object()})
+        regression.record_baseline(
+            timings, None, name="x", store_dir=tmp_path, variant=VARIANT, metadata={"f": object()}
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -176,7 +239,9 @@ def test_a_doubled_test_is_flagged_with_its_p_value(stored):
     expected = (np.median(current[slow]) / np.median(samples[slow]) - 1) * 100
     assert finding.slowdown_pct == pytest.approx(expected)
     assert finding.change == f"{expected:+.0f} %"
-    assert finding.p_value == pytest.approx(stats.mannwhitneyu(current[slow], samples[slow], alternative="greater").pvalue)
+    assert finding.p_value == pytest.approx(
+        stats.mannwhitneyu(current[slow], samples[slow], alternative="greater").pvalue
+    )
     assert finding.p_holm <= min(1.0, finding.p_value * len(samples)) + 1e-12
     assert finding.ci_low_pct <= finding.slowdown_pct <= finding.ci_high_pct
     lines = regression.format_check(result)

@@ -232,7 +232,10 @@ def update_question(question_id: PathId, body: QuestionUpdate, db: SessionDep) -
 
 
 @router.delete(
-    "/questions/{question_id}", status_code=204, response_class=HTTPResponse, tags=["questions"],
+    "/questions/{question_id}",
+    status_code=204,
+    response_class=HTTPResponse,
+    tags=["questions"],
     responses={409: {"model": Message}},
 )
 def delete_question(question_id: PathId, db: SessionDep) -> None:

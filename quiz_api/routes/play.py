@@ -38,7 +38,9 @@ def answer(body: ResponseCreate, user: CurrentUser, db: SessionDep) -> ResponseR
     question = get_or_422(db, Question, body.question_id)
     option = get_or_422(db, AnswerOption, body.answer_option_id)
     if option.question_id != question.id:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="answer option does not belong to the question")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="answer option does not belong to the question"
+        )
     if body.question_set_id is not None:
         in_set = db.get(QuestionSetItem, (body.question_set_id, question.id))
         if in_set is None:
@@ -48,8 +50,14 @@ def answer(body: ResponseCreate, user: CurrentUser, db: SessionDep) -> ResponseR
     correct_option = next(o.id for o in question.options if o.is_correct)
     moment = utcnow()
     response_id, scored = record_attempt(
-        db, user_id=user.id, question_id=question.id, answer_option_id=option.id,
-        question_set_id=body.question_set_id, is_correct=option.is_correct, points=points, moment=moment,
+        db,
+        user_id=user.id,
+        question_id=question.id,
+        answer_option_id=option.id,
+        question_set_id=body.question_set_id,
+        is_correct=option.is_correct,
+        points=points,
+        moment=moment,
     )
     if scored:
         add_to_scores(db, user_id=user.id, points=points, correct=option.is_correct, moment=moment)

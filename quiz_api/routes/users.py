@@ -38,9 +38,7 @@ def create_user(body: UserCreate, db: SessionDep, settings: SettingsDep) -> User
 
 
 @router.get("", response_model=list[UserOut])
-def list_users(
-    db: SessionDep, limit: int = Query(50, ge=1, le=200), offset: Offset = 0
-) -> list[User]:
+def list_users(db: SessionDep, limit: int = Query(50, ge=1, le=200), offset: Offset = 0) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id).limit(limit).offset(offset)))
 
 
@@ -57,7 +55,9 @@ def keep_an_active_admin(db: Session, user: User) -> None:
         select(User.id).where(User.role == "admin", User.is_active).order_by(User.id).with_for_update()
     ).all()
     if set(admins) <= {user.id}:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="cannot demote, deactivate or delete the last active admin")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="cannot demote, deactivate or delete the last active admin"
+        )
 
 
 @router.patch("/{user_id}", response_model=UserOut, responses={409: {"model": Message}})
@@ -79,7 +79,9 @@ def update_user(user_id: PathId, body: UserUpdate, db: SessionDep, settings: Set
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses={409: {"model": Message}})
+@router.delete(
+    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses={409: {"model": Message}}
+)
 def delete_user(user_id: PathId, admin: CurrentUser, db: SessionDep) -> None:
     user = get_or_404(db, User, user_id)
     if user.id == admin.id:

@@ -154,21 +154,35 @@ def comparison_pair(
 
 
 def add_run_choice(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
-    parser.add_argument("--run", dest="run_id", type=run_identifier, metavar="RUN_ID", help="run to use (default: the latest complete run)")
+    parser.add_argument(
+        "--run",
+        dest="run_id",
+        type=run_identifier,
+        metavar="RUN_ID",
+        help="run to use (default: the latest complete run)",
+    )
     add_runs_dir(parser, defaults)
     parser.add_argument("--profile", help="without --run: the latest complete run recorded with this profile tag")
 
 
 def add_runs_dir(parser: argparse.ArgumentParser, defaults: CommandDefaults, *aliases: str) -> None:
     parser.add_argument(
-        "--runs-dir", *aliases, dest="runs_dir", type=Path, default=defaults.runs_dir, metavar="DIR",
+        "--runs-dir",
+        *aliases,
+        dest="runs_dir",
+        type=Path,
+        default=defaults.runs_dir,
+        metavar="DIR",
         help=f"where runs are stored (default {defaults.runs_dir})",
     )
 
 
 def add_store_dir(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
     parser.add_argument(
-        "--store-dir", type=Path, default=defaults.store_dir, metavar="DIR",
+        "--store-dir",
+        type=Path,
+        default=defaults.store_dir,
+        metavar="DIR",
         help=f"where baselines are stored (default {defaults.store_dir})",
     )
 
@@ -184,20 +198,41 @@ def load_chosen_run(args: argparse.Namespace) -> RunData:
 
 def add_schedule_options(parser: argparse.ArgumentParser, defaults: CommandDefaults) -> None:
     """The options every `run` command shares, whatever makes its variants."""
-    parser.add_argument("--repetitions", type=positive_int, metavar="N", help="measured blocks; each runs every variant once (default 10)")
-    parser.add_argument("--warmup", type=non_negative_int, metavar="N", help="warm-up blocks run first and excluded from statistics (default 1)")
+    parser.add_argument(
+        "--repetitions",
+        type=positive_int,
+        metavar="N",
+        help="measured blocks; each runs every variant once (default 10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        metavar="N",
+        help="warm-up blocks run first and excluded from statistics (default 1)",
+    )
     parser.add_argument("-k", dest="keyword", metavar="EXPRESSION", help="pytest -k expression selecting tests")
     parser.add_argument("-m", dest="marker", metavar="MARKEXPR", help="pytest -m expression selecting tests")
     add_runs_dir(parser, defaults, "--output-dir")
     parser.add_argument("--run-id", type=run_identifier, help="name of the run directory (default: timestamp)")
     parser.add_argument("--seed", type=non_negative_int, help="seed of the random schedule")
-    parser.add_argument("--schedule", choices=("abab", "random"), help="order within blocks: abab (fixed, default) or random (per block)")
-    parser.add_argument("--resume", metavar="RUN_ID", type=run_identifier, help="continue an interrupted run from its stored schedule")
     parser.add_argument(
-        "--pytest-arg", dest="pytest_args", action="append", metavar="ARG",
+        "--schedule",
+        choices=("abab", "random"),
+        help="order within blocks: abab (fixed, default) or random (per block)",
+    )
+    parser.add_argument(
+        "--resume", metavar="RUN_ID", type=run_identifier, help="continue an interrupted run from its stored schedule"
+    )
+    parser.add_argument(
+        "--pytest-arg",
+        dest="pytest_args",
+        action="append",
+        metavar="ARG",
         help="extra argument for every pytest process, repeatable (write --pytest-arg=-x)",
     )
-    parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="kill and invalidate a repetition after this long")
+    parser.add_argument(
+        "--timeout", type=positive_float, metavar="SECONDS", help="kill and invalidate a repetition after this long"
+    )
     parser.add_argument("--profile", help="tag stored with the run (commands can pick the latest run of a tag)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -243,12 +278,23 @@ def register_run(subparsers: argparse._SubParsersAction, defaults: CommandDefaul
         description="Measure a pytest suite under each variant in interleaved fresh pytest processes "
         "and record the run under RUNS_DIR/<run-id>/.",
     )
-    parser.add_argument("--suite", type=existing_directory, metavar="PATH", help="the suite to measure (a directory or file)")
     parser.add_argument(
-        "--variant", dest="variants", action="append", type=variant_definition, metavar='NAME="PYTEST ARGS"',
+        "--suite", type=existing_directory, metavar="PATH", help="the suite to measure (a directory or file)"
+    )
+    parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=variant_definition,
+        metavar='NAME="PYTEST ARGS"',
         help='a variant to measure, repeatable: a label and the pytest arguments that make it, e.g. fast="-x -p no:randomly"',
     )
-    parser.add_argument("--cwd", type=existing_directory, metavar="DIR", help="working directory of the pytest processes (default: this one)")
+    parser.add_argument(
+        "--cwd",
+        type=existing_directory,
+        metavar="DIR",
+        help="working directory of the pytest processes (default: this one)",
+    )
     add_schedule_options(parser, defaults)
     parser.set_defaults(handler=lambda args: _handle_run(args, defaults))
 
@@ -271,26 +317,42 @@ def _handle_run(args: argparse.Namespace, defaults: CommandDefaults) -> int:
 
 COMPARE_LEVELS = ("suite", "category", "test")
 COMPARE_COLUMNS = (
-    "unit", "n_base", "n_cand", "median_base_s", "median_cand_s", "improvement_pct",
-    "speedup", "speedup_ci_low", "speedup_ci_high", "mw_p_value", "mw_p_holm", "cliffs_delta",
+    "unit",
+    "n_base",
+    "n_cand",
+    "median_base_s",
+    "median_cand_s",
+    "improvement_pct",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "mw_p_value",
+    "mw_p_holm",
+    "cliffs_delta",
 )
 
 
 def register_compare(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
     parser = subparsers.add_parser(
-        "compare", help="compare two variants of a run: whole suite, categories, single tests",
+        "compare",
+        help="compare two variants of a run: whole suite, categories, single tests",
         description="Compare two variants of a recorded run (bootstrap intervals, Mann-Whitney tests).",
     )
     add_run_choice(parser, defaults)
     parser.add_argument("--baseline", type=defaults.variant_label, metavar="VARIANT", help="reference variant")
     parser.add_argument("--candidate", type=defaults.variant_label, metavar="VARIANT", help="variant compared to it")
-    parser.add_argument("--level", dest="levels", action="append", choices=COMPARE_LEVELS, help="repeatable (default: all three)")
+    parser.add_argument(
+        "--level", dest="levels", action="append", choices=COMPARE_LEVELS, help="repeatable (default: all three)"
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--resamples", type=positive_int, help="bootstrap resamples (default: suitebench.stats')")
     parser.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--limit", type=positive_int, help="show at most this many tests")
     parser.add_argument(
-        "--format", dest="output_format", choices=("plain", "markdown", "lines"), default="plain",
+        "--format",
+        dest="output_format",
+        choices=("plain", "markdown", "lines"),
+        default="plain",
         help="a plain-text table (default), a markdown table, or one sentence per row",
     )
     parser.set_defaults(handler=lambda args: _handle_compare(args, defaults))
@@ -333,7 +395,9 @@ def register_baseline(subparsers: argparse._SubParsersAction, defaults: CommandD
     record = actions.add_parser("record", help="store one variant of a run as a named baseline")
     record.add_argument("name", type=baseline_name, help="baseline name (letters, digits, '.', '_', '-')")
     add_run_choice(record, defaults)
-    record.add_argument("--variant", type=defaults.variant_label, help="variant to store (default: the run's only or last variant)")
+    record.add_argument(
+        "--variant", type=defaults.variant_label, help="variant to store (default: the run's only or last variant)"
+    )
     add_store_dir(record, defaults)
     record.add_argument("--overwrite", action="store_true", help="replace a baseline of that name")
     record.set_defaults(handler=_handle_baseline_record)
@@ -383,20 +447,26 @@ def _handle_baseline_list(args: argparse.Namespace) -> int:
 
 def register_check(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
     parser = subparsers.add_parser(
-        "check", help="check a run against a stored baseline (exit 1 when a regression is shown)",
+        "check",
+        help="check a run against a stored baseline (exit 1 when a regression is shown)",
         description="Flag tests slower than the baseline by more than --threshold with a significant "
         "Holm-corrected one-sided Mann-Whitney test, and any increase of a database counter. "
         "Exit status 0: no regression shown; 1: regressed; 2: error.",
     )
     parser.add_argument("name", type=baseline_name, help="stored baseline to check against")
     add_run_choice(parser, defaults)
-    parser.add_argument("--variant", type=defaults.variant_label, help="variant of the run to check (default: the baseline's)")
+    parser.add_argument(
+        "--variant", type=defaults.variant_label, help="variant of the run to check (default: the baseline's)"
+    )
     add_store_dir(parser, defaults)
-    parser.add_argument("--threshold", type=non_negative_float, default=0.2, help="slowdown that matters, as a fraction (default 0.2)")
+    parser.add_argument(
+        "--threshold", type=non_negative_float, default=0.2, help="slowdown that matters, as a fraction (default 0.2)"
+    )
     parser.add_argument("--alpha", type=probability, default=0.05, help="family-wise error rate (default 0.05)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the reported intervals (default 0)")
     parser.add_argument(
-        "--allow-environment-change", action="store_true",
+        "--allow-environment-change",
+        action="store_true",
         help="check even when the run's Python or CPU differs from the baseline's",
     )
     parser.set_defaults(handler=_handle_check)

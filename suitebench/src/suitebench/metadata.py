@@ -156,9 +156,7 @@ def collect_memory(*, meminfo_path: Path = Path("/proc/meminfo")) -> dict[str, i
 
 def _git(args: list[str], *, cwd: Path) -> str | None:
     try:
-        completed = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
+        completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return completed.stdout.strip() if completed.returncode == 0 else None
@@ -174,7 +172,7 @@ def collect_git(*, root: Path) -> dict[str, Any]:
 
 
 def collect_timestamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def collect_metadata(*, packages: Iterable[str] = (), root: Path | None = None) -> dict[str, Any]:

@@ -60,9 +60,7 @@ def _run_once(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> floa
     wall_s = time.perf_counter() - start
     if completed.returncode not in _FINISHED_EXIT_CODES:
         tail = "\n".join(completed.stdout.splitlines()[-20:])
-        raise BenchError(
-            f"pytest {' '.join(args)} exited with {completed.returncode}:\n{tail}"
-        )
+        raise BenchError(f"pytest {' '.join(args)} exited with {completed.returncode}:\n{tail}")
     return wall_s
 
 

@@ -48,7 +48,7 @@ def timings_directory(value: str) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot create timings directory {value!r}: {exc}")
+        raise argparse.ArgumentTypeError(f"cannot create timings directory {value!r}: {exc}") from None
     if not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"timings directory {value!r} is not writable")
     return path
@@ -82,9 +82,7 @@ def outcome_of(reports: Mapping[str, pytest.TestReport]) -> str:
 class TimingSession:
     """What the hooks delegate to when timing is on."""
 
-    def __init__(
-        self, *, recorder: TimingRecorder, categories: Iterable[str], pytest_args: list[str]
-    ) -> None:
+    def __init__(self, *, recorder: TimingRecorder, categories: Iterable[str], pytest_args: list[str]) -> None:
         self.recorder = recorder
         self.categories = tuple(categories)
         self.pytest_args = pytest_args
@@ -102,9 +100,7 @@ class TimingSession:
         from suitebench.recorder import TimingRecorder
 
         counters.install()
-        recorder = TimingRecorder(
-            directory=directory, worker=os.environ.get("PYTEST_XDIST_WORKER", "main")
-        )
+        recorder = TimingRecorder(directory=directory, worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
         return cls(
             recorder=recorder,
             categories=config.getini("suitebench_categories"),

@@ -56,17 +56,15 @@ def read_records(directory: Path | str) -> list[dict[str, Any]]:
                 raise BenchError(f"{path}:{number}: not a JSON object")
             version = record.get("schema_version")
             if version != SCHEMA_VERSION:
-                raise BenchError(
-                    f"{path}:{number}: schema_version {version!r}, expected {SCHEMA_VERSION}"
-                )
+                raise BenchError(f"{path}:{number}: schema_version {version!r}, expected {SCHEMA_VERSION}")
             records.append(record)
     return records
 
 
-def _row(test: str, category: str, outcome: str, phase: str, duration_ns: int,
-         counters: Mapping[str, int]) -> dict[str, Any]:
-    row = {"test": test, "category": category, "outcome": outcome, "phase": phase,
-           "seconds": duration_ns / 1e9}
+def _row(
+    test: str, category: str, outcome: str, phase: str, duration_ns: int, counters: Mapping[str, int]
+) -> dict[str, Any]:
+    row = {"test": test, "category": category, "outcome": outcome, "phase": phase, "seconds": duration_ns / 1e9}
     row.update({name: int(counters.get(name, 0)) for name in COUNTER_COLUMNS})
     return row
 
@@ -87,17 +85,31 @@ def records_to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                 if phase not in phases:
                     continue
                 measured = phases[phase]
-                rows.append(_row(record["nodeid"], record["category"], record["outcome"], phase,
-                                 measured["duration_ns"], measured["counters"]))
+                rows.append(
+                    _row(
+                        record["nodeid"],
+                        record["category"],
+                        record["outcome"],
+                        phase,
+                        measured["duration_ns"],
+                        measured["counters"],
+                    )
+                )
                 total_ns += measured["duration_ns"]
                 for name in COUNTER_COLUMNS:
                     total[name] += int(measured["counters"].get(name, 0))
-            rows.append(_row(record["nodeid"], record["category"], record["outcome"], "total",
-                             total_ns, total))
+            rows.append(_row(record["nodeid"], record["category"], record["outcome"], "total", total_ns, total))
         elif kind == "fixture":
-            rows.append(_row(f"<fixture:{record['name']}>", FIXTURE_CATEGORY,
-                             record.get("outcome", "passed"), "setup",
-                             record["duration_ns"], record["counters"]))
+            rows.append(
+                _row(
+                    f"<fixture:{record['name']}>",
+                    FIXTURE_CATEGORY,
+                    record.get("outcome", "passed"),
+                    "setup",
+                    record["duration_ns"],
+                    record["counters"],
+                )
+            )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"seconds": "float64", **dict.fromkeys(COUNTER_COLUMNS, "int64")})
 

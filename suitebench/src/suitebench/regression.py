@@ -27,7 +27,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -36,7 +36,6 @@ import pandas as pd
 from scipy import stats as sps
 
 from suitebench.errors import BenchError
-from suitebench.store import check_name
 from suitebench.stats import (
     COUNTER_COLUMNS,
     holm_adjust_fast,
@@ -45,6 +44,7 @@ from suitebench.stats import (
     ratio_of_medians,
     repetition_sums,
 )
+from suitebench.store import check_name
 
 SCHEMA_VERSION = 1
 
@@ -212,7 +212,7 @@ def record_baseline(
         "schema_version": SCHEMA_VERSION,
         "name": name,
         "variant": variant,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source_run_ids": sorted(set(totals["run_id"].astype(str))) if "run_id" in totals else [],
         "repetitions": sorted(int(r) for r in totals["repetition"].unique()),
         "metadata": dict(metadata or {}),
@@ -509,16 +509,25 @@ def check_regressions(
         low = high = math.nan
         if base_samples[i].size >= 2 and current_samples[i].size >= 2:
             interval = sps.bootstrap(
-                (current_samples[i], base_samples[i]), ratio_of_medians, n_resamples=n_resamples,
-                vectorized=True, confidence_level=confidence_level, method="percentile",
+                (current_samples[i], base_samples[i]),
+                ratio_of_medians,
+                n_resamples=n_resamples,
+                vectorized=True,
+                confidence_level=confidence_level,
+                method="percentile",
                 rng=np.random.default_rng(children[i]),
             ).confidence_interval
             low, high = (interval.low - 1.0) * 100.0, (interval.high - 1.0) * 100.0
         findings.append(
             Finding(
-                test=test, kind="timing", change=f"{slowdown:+.0f} %",
-                p_value=float(decisions.p_value[i]), p_holm=float(decisions.p_holm[i]),
-                slowdown_pct=float(slowdown), ci_low_pct=float(low), ci_high_pct=float(high),
+                test=test,
+                kind="timing",
+                change=f"{slowdown:+.0f} %",
+                p_value=float(decisions.p_value[i]),
+                p_holm=float(decisions.p_holm[i]),
+                slowdown_pct=float(slowdown),
+                ci_low_pct=float(low),
+                ci_high_pct=float(high),
                 baseline_value=float(np.median(base_samples[i])),
                 current_value=float(np.median(current_samples[i])),
             )
@@ -538,9 +547,12 @@ def check_regressions(
             if now > before:
                 findings.append(
                     Finding(
-                        test=test, kind="counter",
+                        test=test,
+                        kind="counter",
                         change=f"{counter} {_counter_value(before)} -> {_counter_value(now)}",
-                        counter=counter, baseline_value=float(before), current_value=now,
+                        counter=counter,
+                        baseline_value=float(before),
+                        current_value=now,
                     )
                 )
 
@@ -599,9 +611,7 @@ def format_check(result: CheckResult) -> list[str]:
     lines = [headline]
     if result.regressed:
         n_timing = sum(f.kind == "timing" for f in result.findings)
-        lines.append(
-            f"REGRESSED: {n_timing} timing and {len(result.findings) - n_timing} counter finding(s)"
-        )
+        lines.append(f"REGRESSED: {n_timing} timing and {len(result.findings) - n_timing} counter finding(s)")
     else:
         lines.append("no regression shown (not proof of no change: see the calibration for power)")
     for finding in result.findings:
@@ -675,8 +685,7 @@ class Calibration:
         """
         threshold = self.threshold if threshold is None else threshold
         rows = self.rates[
-            np.isclose(self.rates["threshold"], threshold)
-            & np.isclose(self.rates["injected_slowdown"], slowdown)
+            np.isclose(self.rates["threshold"], threshold) & np.isclose(self.rates["injected_slowdown"], slowdown)
         ]
         if rows.empty:
             raise BenchError(f"no calibration row for slowdown {slowdown} at threshold {threshold}")

@@ -123,7 +123,7 @@ def parse_variant(text: str) -> Variant:
     """`NAME=PYTEST ARGS` (shell-quoted arguments) -> Variant; BenchError when malformed."""
     label, sep, args = text.partition("=")
     if not sep or not label.strip():
-        raise BenchError(f"bad variant {text!r}: expected NAME=\"PYTEST ARGS\", e.g. fast=\"-p no:randomly -x\"")
+        raise BenchError(f'bad variant {text!r}: expected NAME="PYTEST ARGS", e.g. fast="-p no:randomly -x"')
     try:
         return Variant(label=label.strip(), pytest_args=tuple(shlex.split(args)))
     except ValueError as problem:
@@ -304,7 +304,9 @@ def selection_args(selection: Mapping[str, str] | None) -> list[str]:
     selection = dict(selection or {})
     unknown = set(selection) - set(SELECTION_KEYS)
     if unknown:
-        raise BenchError(f"unknown selection key(s) {', '.join(sorted(unknown))}; use {' and/or '.join(SELECTION_KEYS)}")
+        raise BenchError(
+            f"unknown selection key(s) {', '.join(sorted(unknown))}; use {' and/or '.join(SELECTION_KEYS)}"
+        )
     args: list[str] = []
     if selection.get("keyword"):
         args += ["-k", selection["keyword"]]
@@ -401,7 +403,7 @@ class RunResult:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _check_writable(directory: Path) -> None:
@@ -496,7 +498,9 @@ class _Settings:
     expected_tests: int | None
 
 
-def _run_one(entry: PlannedRepetition, *, run_id: str, run_dir: Path, variant: Variant, settings: _Settings, executor: Executor) -> None:
+def _run_one(
+    entry: PlannedRepetition, *, run_id: str, run_dir: Path, variant: Variant, settings: _Settings, executor: Executor
+) -> None:
     raw = store.raw_dir(run_dir, entry.repetition)
     shutil.rmtree(raw, ignore_errors=True)
     raw.mkdir(parents=True)
@@ -701,7 +705,9 @@ def run_benchmark(
                 "resume_hint": resume_hint,
             },
         )
-    return _execute_plan(prepared, output_dir=output_dir, progress=progress, executor=executor, environ=environ, services=services)
+    return _execute_plan(
+        prepared, output_dir=output_dir, progress=progress, executor=executor, environ=environ, services=services
+    )
 
 
 @dataclass
@@ -780,7 +786,9 @@ def _prepare_resume(
     _check_resume_arguments(metadata["arguments"], given, run_id=run_id)
     differences = metadata_differences(metadata.get("environment", {}), collect_metadata())
     if differences:
-        raise BenchError(f"cannot resume run {run_id!r} on a different machine or Python: {describe_differences(differences)}")
+        raise BenchError(
+            f"cannot resume run {run_id!r} on a different machine or Python: {describe_differences(differences)}"
+        )
     needed, offered = metadata.get("services", []), [service.name for service in services]
     if sorted(needed) != sorted(offered):
         hint = metadata["arguments"].get("resume_hint", "python -m suitebench run")
@@ -838,7 +846,14 @@ def _execute_plan(
     try:
         for entry in remaining:
             bar.set_postfix_str(entry.variant + (" (warm-up)" if entry.warmup else ""))
-            _run_one(entry, run_id=run_id, run_dir=run_dir, variant=by_label[entry.variant], settings=settings, executor=executor)
+            _run_one(
+                entry,
+                run_id=run_id,
+                run_dir=run_dir,
+                variant=by_label[entry.variant],
+                settings=settings,
+                executor=executor,
+            )
             executed += 1
             bar.update(1)
     except KeyboardInterrupt:

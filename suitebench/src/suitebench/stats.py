@@ -27,8 +27,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from suitebench.store import COUNTER_COLUMNS, REPETITION_COLUMNS, TIMING_COLUMNS, as_bool  # noqa: F401 - re-exported
 from suitebench.errors import BenchError
+from suitebench.store import COUNTER_COLUMNS, REPETITION_COLUMNS, TIMING_COLUMNS, as_bool  # noqa: F401 - re-exported
 
 TOTAL_PHASE = "total"
 FIXTURE_PREFIX = "<fixture:"
@@ -53,9 +53,7 @@ def check_variants(frame: pd.DataFrame, *variants: str) -> None:
     available = sorted(map(str, frame["variant"].dropna().unique()))
     for variant in variants:
         if variant not in available:
-            raise BenchError(
-                f"variant {variant!r} not in the data; available: {', '.join(available) or 'none'}"
-            )
+            raise BenchError(f"variant {variant!r} not in the data; available: {', '.join(available) or 'none'}")
     if len(set(variants)) != len(variants):
         raise BenchError(f"compare two different variants, got {', '.join(variants)}")
 
@@ -76,7 +74,9 @@ def measured_totals(timings: pd.DataFrame, *, variants: Sequence[str] | None = N
         The rows with ``phase == "total"``, ``valid`` True and ``warmup`` False, fixture rows
         excluded, with boolean ``valid``/``warmup`` columns.
     """
-    require_columns(timings, ("variant", "repetition", "test", "category", "phase", "seconds", "valid", "warmup"), "timings")
+    require_columns(
+        timings, ("variant", "repetition", "test", "category", "phase", "seconds", "valid", "warmup"), "timings"
+    )
     valid = as_bool(timings["valid"])
     warmup = as_bool(timings["warmup"])
     keep = (timings["phase"] == TOTAL_PHASE) & valid & ~warmup
@@ -369,8 +369,22 @@ def compare_two_samples(
     if n_base == 0 or n_cand == 0:
         side = "baseline" if n_base == 0 else "candidate"
         return TwoSampleComparison(
-            n_base, n_cand, median_base, median_cand, nan, nan, nan, nan, "", nan, nan, nan, nan,
-            nan, nan, f"no samples in {side}",
+            n_base,
+            n_cand,
+            median_base,
+            median_cand,
+            nan,
+            nan,
+            nan,
+            nan,
+            "",
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            f"no samples in {side}",
         )
     improvement = (1.0 - median_cand / median_base) * 100.0 if median_base > 0 else nan
     speedup = median_base / median_cand if median_cand > 0 else nan
@@ -566,9 +580,7 @@ def _compare_units(
         frame["mw_p_holm"] = frame["mw_p_value"]
         frame["mw_p_bh"] = frame["mw_p_value"]
     frame["differs_holm"] = (frame["mw_p_holm"] < alpha).fillna(False).astype(bool)
-    frame.attrs.update(
-        baseline=baseline, candidate=candidate, confidence_level=confidence_level, alpha=alpha
-    )
+    frame.attrs.update(baseline=baseline, candidate=candidate, confidence_level=confidence_level, alpha=alpha)
     return frame
 
 
@@ -612,9 +624,17 @@ def compare_tests(
     check_variants(timings, baseline, candidate)
     totals = measured_totals(timings, variants=[baseline, candidate])
     return _compare_units(
-        totals, level="test", unit_column="test", baseline=baseline, candidate=candidate,
-        seed=seed, n_resamples=n_resamples, confidence_level=confidence_level,
-        ci_method=ci_method, alpha=alpha, correct=True,
+        totals,
+        level="test",
+        unit_column="test",
+        baseline=baseline,
+        candidate=candidate,
+        seed=seed,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
+        ci_method=ci_method,
+        alpha=alpha,
+        correct=True,
     )
 
 
@@ -651,9 +671,17 @@ def compare_categories(
     check_variants(timings, baseline, candidate)
     sums = repetition_sums(measured_totals(timings, variants=[baseline, candidate]), by="category")
     return _compare_units(
-        sums, level="category", unit_column="category", baseline=baseline, candidate=candidate,
-        seed=seed, n_resamples=n_resamples, confidence_level=confidence_level,
-        ci_method=ci_method, alpha=alpha, correct=True,
+        sums,
+        level="category",
+        unit_column="category",
+        baseline=baseline,
+        candidate=candidate,
+        seed=seed,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
+        ci_method=ci_method,
+        alpha=alpha,
+        correct=True,
     )
 
 
@@ -661,9 +689,7 @@ SUITE_TESTS_SUM = "sum of test totals"
 SUITE_WALL = "process wall time"
 
 
-def suite_samples(
-    timings: pd.DataFrame, repetitions: pd.DataFrame | None, *, variants: Sequence[str]
-) -> pd.DataFrame:
+def suite_samples(timings: pd.DataFrame, repetitions: pd.DataFrame | None, *, variants: Sequence[str]) -> pd.DataFrame:
     """Suite-level samples, one per measured repetition.
 
     Parameters
@@ -687,9 +713,7 @@ def suite_samples(
     if repetitions is not None:
         walls = measured_repetitions(repetitions, variants=variants)
         parts.append(
-            walls.assign(measure=SUITE_WALL, seconds=walls["wall_s"])[
-                ["variant", "repetition", "measure", "seconds"]
-            ]
+            walls.assign(measure=SUITE_WALL, seconds=walls["wall_s"])[["variant", "repetition", "measure", "seconds"]]
         )
     return pd.concat(parts, ignore_index=True)
 
@@ -731,9 +755,17 @@ def compare_suite(
     check_variants(timings, baseline, candidate)
     samples = suite_samples(timings, repetitions, variants=[baseline, candidate])
     return _compare_units(
-        samples, level="suite", unit_column="measure", baseline=baseline, candidate=candidate,
-        seed=seed, n_resamples=n_resamples, confidence_level=confidence_level,
-        ci_method=ci_method, alpha=alpha, correct=False,
+        samples,
+        level="suite",
+        unit_column="measure",
+        baseline=baseline,
+        candidate=candidate,
+        seed=seed,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
+        ci_method=ci_method,
+        alpha=alpha,
+        correct=False,
     )
 
 
@@ -790,8 +822,7 @@ def median_test_improvement(
     """
     totals = measured_totals(timings, variants=[baseline, candidate])
     tests = sorted(
-        set(totals.loc[totals["variant"] == baseline, "test"])
-        & set(totals.loc[totals["variant"] == candidate, "test"])
+        set(totals.loc[totals["variant"] == baseline, "test"]) & set(totals.loc[totals["variant"] == candidate, "test"])
     )
     if not tests:
         return math.nan, math.nan, math.nan, 0
@@ -813,8 +844,12 @@ def median_test_improvement(
         # bounded memory: a batch holds batch x repetitions x tests floats
         batch = max(1, int(2e6 // max(1, max(base.shape[0], cand.shape[0]) * len(tests))))
         low, high, _ = bootstrap_interval(
-            (base_index, cand_index), statistic, rng=np.random.default_rng(seed),
-            n_resamples=n_resamples, confidence_level=confidence_level, method="percentile",
+            (base_index, cand_index),
+            statistic,
+            rng=np.random.default_rng(seed),
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            method="percentile",
             batch=batch,
         )
     return point, low, high, len(tests)
@@ -931,9 +966,7 @@ def format_comparison(frame: pd.DataFrame, *, limit: int | None = None) -> list[
             continue
         change = row.improvement_pct
         direction = "faster" if change >= 0 else "slower"
-        change_text = (
-            f"{abs(change):.1f} % {direction}" if not math.isnan(change) else "change n/a"
-        )
+        change_text = f"{abs(change):.1f} % {direction}" if not math.isnan(change) else "change n/a"
         text = (
             f"{row.unit}: {row.median_base_s:.3g} s -> {row.median_cand_s:.3g} s, {change_text}, "
             f"speedup {row.speedup:.3g}x"

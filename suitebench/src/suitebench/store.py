@@ -9,17 +9,16 @@ completed repetitions (a truncated last line or orphan timing rows are ignored).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import datetime as dt
-import re
 
 import pandas as pd
 
@@ -40,7 +39,9 @@ RUN_ID_PATTERN: re.Pattern[str] = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$
 def check_name(text: str, *, what: str = "run id") -> str:
     """`text` when it is a safe run id or baseline name, else BenchError saying what is allowed."""
     if not RUN_ID_PATTERN.match(text):
-        raise BenchError(f"bad {what} {text!r}: use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')")
+        raise BenchError(
+            f"bad {what} {text!r}: use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')"
+        )
     return text
 
 
@@ -48,6 +49,7 @@ def new_run_id(prefix: str = "") -> str:
     """A fresh run id: `[prefix-]YYYYmmdd-HHMMSS-xxxx` (local time, 4 random hex digits)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{prefix}{'-' if prefix else ''}{stamp}-{os.urandom(2).hex()}"
+
 
 METADATA_FILE = "metadata.json"
 REPETITIONS_FILE = "repetitions.csv"
@@ -138,9 +140,7 @@ def append_frame(path: Path, frame: pd.DataFrame, *, columns: Sequence[str]) -> 
     path = Path(path)
     write_header = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="", encoding="utf-8") as handle:
-        frame.reindex(columns=list(columns)).to_csv(
-            handle, header=write_header, index=False, lineterminator="\n"
-        )
+        frame.reindex(columns=list(columns)).to_csv(handle, header=write_header, index=False, lineterminator="\n")
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -180,7 +180,17 @@ def rewrite_rows(path: Path, rows: Iterable[Mapping[str, str]], *, columns: Sequ
     os.replace(handle.name, path)
 
 
-_TEXT_COLUMNS = ("run_id", "variant", "invalid_reason", "started_at", "finished_at", "test", "category", "outcome", "phase")
+_TEXT_COLUMNS = (
+    "run_id",
+    "variant",
+    "invalid_reason",
+    "started_at",
+    "finished_at",
+    "test",
+    "category",
+    "outcome",
+    "phase",
+)
 
 
 def _frame(text: str, *, columns: Sequence[str]) -> pd.DataFrame:
@@ -351,9 +361,7 @@ def list_runs(runs_dir: Path | str = DEFAULT_RUNS_DIR, *, profile: str | None = 
     return sorted(summaries, key=lambda s: (s.started_at, s.run_id))
 
 
-def find_run(
-    run_id: str | None = None, *, runs_dir: Path | str = DEFAULT_RUNS_DIR, profile: str | None = None
-) -> Path:
+def find_run(run_id: str | None = None, *, runs_dir: Path | str = DEFAULT_RUNS_DIR, profile: str | None = None) -> Path:
     """Directory of run `run_id` in runs_dir, or of the latest complete run (of `profile`) when None."""
     if run_id is None:
         return latest_run(runs_dir, profile=profile)
