@@ -13,6 +13,10 @@ closes the pipe and waits for the watchdog; Ctrl-C, SIGTERM or SIGKILL of the ow
 runner killing the owner's process group) close it too. Then the watchdog runs
 `pg_ctl stop -m immediate` and removes the directory. No signal handler or atexit hook is
 needed, and none is installed (they would miss SIGKILL and fight the caller's own handlers).
+Should the watchdog die as well (killed with its owner, a machine that stopped mid-run), the
+cluster is an orphan: `sweep_dead_clusters`, run whenever a throwaway cluster starts, stops the
+server of every `quiz-pg-*` directory whose owner and watchdog (named in its `owner.pid`) are
+both gone, and removes the directory.
 
 Also: admin-level helpers to create, clone and drop the databases the test architectures use.
 """
@@ -23,10 +27,12 @@ import glob
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +55,13 @@ SUPERUSER = "postgres"
 SOCKET_PORT = 5432
 # Unix socket paths are limited to 107 bytes on Linux.
 _MAX_SOCKET_DIR = 90
+CLUSTER_PREFIX = "quiz-pg-"
+# In a cluster's directory: "<role> <pid> <start time>" of the process that started it and of
+# its watchdog; while either lives, the cluster is not an orphan.
+OWNER_FILE = "owner.pid"
+# A cluster directory without an owner file is younger than this while it is being set up (or
+# was made by a version that wrote none): left alone until then, and while its server runs.
+SWEEP_GRACE_S = 60.0
 # For correctness tests only, never for measurements: nothing is flushed to disk, so CREATE
 # DATABASE and every commit stop waiting on fsync (a template clone drops from ~0.4 s to ~0.03 s).
 NO_DURABILITY: Mapping[str, str] = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -185,7 +198,113 @@ def _short_temp_dir(user: ServerUser) -> Path:
     base = Path(tempfile.gettempdir())
     if len(str(base)) > _MAX_SOCKET_DIR - 30 or not os.access(base, os.W_OK) or not _traversable(base, user):
         base = Path("/tmp")
-    return Path(tempfile.mkdtemp(prefix="quiz-pg-", dir=base))
+    return Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=base))
+
+
+# ---------------------------------------------------------------- orphans of dead runs
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, Linux /proc); None when unknown or gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def _running(pid: int, ticks: int | None = None) -> bool:
+    """Whether `pid` runs (not a zombie) and, when `ticks` is given, is the process that started then."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        text = ""
+    if text:
+        fields = text[text.rfind(")") + 2 :].split()
+        if fields[0] == "Z":
+            return False
+        return ticks is None or _start_ticks(pid) == ticks
+    try:  # no /proc: whether the pid exists at all
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_owner(root: Path, *, watchdog_pid: int) -> None:
+    lines = [
+        f"{role} {pid} {_start_ticks(pid) or '-'}" for role, pid in (("owner", os.getpid()), ("watchdog", watchdog_pid))
+    ]
+    (root / OWNER_FILE).write_text("\n".join(lines) + "\n")
+
+
+def _owners(root: Path) -> list[tuple[int, int | None]] | None:
+    """(pid, start ticks) of the processes named in `root`'s owner file; None without one."""
+    try:
+        text = (root / OWNER_FILE).read_text()
+    except OSError:
+        return None
+    owners = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            owners.append((int(parts[1]), int(parts[2]) if parts[2].isdigit() else None))
+    return owners
+
+
+def _postmaster(data_dir: Path) -> int | None:
+    """The pid of the server running on `data_dir`, checked by its working directory (the server
+    runs in its data directory), so a pid reused by another process is never signalled."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        running_in = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except (OSError, ValueError):
+        return None
+    return pid if running_in == data_dir.resolve() and _running(pid) else None
+
+
+def _orphaned(root: Path, *, grace_s: float) -> bool:
+    owners = _owners(root)
+    if owners is not None:
+        return not any(_running(pid, ticks) for pid, ticks in owners)
+    try:
+        age_s = time.time() - root.stat().st_mtime
+    except OSError:
+        return False
+    return age_s > grace_s and _postmaster(root / "data") is None
+
+
+def sweep_dead_clusters(*, temp_dirs: Iterable[Path | str] | None = None, grace_s: float = SWEEP_GRACE_S) -> list[Path]:
+    """Stop and remove the throwaway clusters (`quiz-pg-*` in the temporary directories) whose
+    owner and watchdog are both gone; those of running owners are left alone. Returns the
+    directories removed. A server that does not stop within 10 s of SIGQUIT (PostgreSQL's
+    immediate shutdown) is killed."""
+    bases = [Path(d) for d in (temp_dirs if temp_dirs is not None else (tempfile.gettempdir(), "/tmp"))]
+    removed = []
+    for base in dict.fromkeys(bases):
+        for root in sorted(base.glob(f"{CLUSTER_PREFIX}*")):
+            if root.is_symlink() or not root.is_dir() or not _orphaned(root, grace_s=grace_s):
+                continue
+            server = _postmaster(root / "data")
+            if server is not None:
+                try:
+                    os.kill(server, signal.SIGQUIT)
+                    deadline = time.monotonic() + 10
+                    while _running(server) and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    if _running(server):
+                        os.kill(server, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                removed.append(root)
+    return removed
 
 
 def _check(result: subprocess.CompletedProcess, what: str, log: Path | None = None) -> None:
@@ -226,6 +345,8 @@ def throwaway_cluster(
     """
     binaries = binaries or find_binaries()
     user = server_user()
+    # Orphans of dead runs (owner and watchdog killed together) are removed before adding one.
+    sweep_dead_clusters()
     root = _short_temp_dir(user)
     data_dir, socket_dir, log = root / "data", root / "socket", root / "server.log"
     socket_dir.mkdir()
@@ -240,6 +361,7 @@ def throwaway_cluster(
         cwd="/",
     )
     try:
+        _write_owner(root, watchdog_pid=watchdog.pid)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(root)}
         # --no-sync: the cluster is thrown away, so initdb's own final flush buys nothing; the
         # server itself keeps its defaults (fsync on), as the measurements must.

@@ -1,565 +1,689 @@
-"""Attribution: how much of the speedup each architecture switch is responsible for.
+"""Attribution: how much of the speedup each switch accounts for, from the 12-cell factorial.
 
-Input: the tidy timings of a run whose variants are cells of a factorial design
-(`quiz_study.design`). Model, fitted by OLS (statsmodels) on every test of every process::
+Input: the tidy timings of a run whose variants are the cells of `quiz_study.design` (each cell
+measured in several fresh processes, interleaved). **One value per process** (`process_values`),
+in two forms:
 
-    log(seconds of test i in process p) = alpha_i + sum_terms beta_term * x_term(cell of p) + error
+* time-weighted: log of the process's summed test time (the tests that passed in every process
+  of the design): the quantity a developer waits for, dominated by the slow tests;
+* per-test: mean over the same tests of log test time: every test counts alike (a geometric mean).
 
-`alpha_i` are per-test fixed effects (`C(test)`), so switches are compared within tests and a
-switch's effect is a multiplicative change of per-test time averaged (geometrically) over the
-tests. `x_term` are the 0/1 codes of `design.LEVELS` and their products (two-factor
-interactions). Only tests that passed in every process enter (the four strict-xfail tests under
-session_wiring=own do other work there), so every cell covers the same tests.
+**Model.** OLS of the process values on storage x reference_data x isolation_wiring with every
+interaction: the saturated model of the 2 x 2 x 3 factorial, so its fitted values are the 12
+cell means and its residual degrees of freedom are processes minus cells (24 with 3 processes
+per cell). Intervals are t intervals on those df: they rest on process-to-process variation,
+never on test-to-test variation inside a process (tests of one process share its conditions).
+statsmodels fits the model and tests each interaction term (`anova_table`); the contrasts below
+are linear in the cell means, computed by `cell_fit` / `contrast_intervals` / `share_intervals`,
+small vectorised functions that the tests also run on thousands of simulated designs to check
+the intervals' coverage at the default size.
 
-Effects are linear contrasts of the coefficients, which makes them independent of the coding:
+**Shares.** A step's contribution in one order is the difference of two cell means along the
+path (`design.path_contrasts`); its share is that contribution over the total baseline ->
+transactional change (the same for every order). Each switch is reported as the range of its
+shares over the feasible orders (12 with session wiring and isolation as two steps, 6 with
+isolation_wiring as one switch), the mean over the orders, and intervals: delta-method t
+intervals for every order's share and for the mean, and a band from the lowest lower bound to
+the highest upper bound over the orders (it covers the whole true range whenever every order's
+interval covers its share). Shares are of the log change, so they add up to 1 in every order.
 
-* main effect of a switch = predicted log-time change from switching it, averaged over the 48
-  runnable cells where both of its levels run (isolation at session_wiring=injected,
-  session_wiring at isolation=recreate; see `quiz_study.design`). In a main-effects-only model this
-  is its coefficient;
-* waterfall = the path from baseline to transactional (password_hash and client stay at the
-  presets' shared values). Each path switch's contribution is its Shapley value: its step
-  averaged over the 12 orders of the four path switches that change session_wiring before
-  isolation (the others pass through the refused rollback x own cell). It equals the main
-  effect when the model is additive; an interaction goes to whichever of its two switches
-  changes second, so it is split in proportion to the feasible orders (half each, except that
-  isolation, always after session_wiring, is second to storage or reference_data in 2 of 3).
-  The contributions add up to the model's total log change exactly; a share is a
-  contribution over that total.
-
-Uncertainty. Tests in one process share its conditions (load, CPU frequency), so the
-covariance is cluster-robust by process (CR0 scaled by G / (G - p), G processes, p
-process-level parameters) with t intervals on G - p degrees of freedom. When a design has too
-few processes for that (G - p < `MIN_PROCESS_DF`, e.g. one process per cell of a small
-fraction), the ordinary OLS covariance is used instead and every table says so
-(`cov_type="nonrobust"`): its intervals then reflect test-to-test variation only, not
-process-to-process variation. Shares get delta-method intervals. "Not distinguishable from
-zero" means the interval covers no change; it does not mean the switch has no effect.
+**Direct contrast.** With the saturated model the model's total equals the difference of the
+two preset cells' means. Beside it `direct_contrasts` shows what the main run measured for the
+same presets (whole suite, and the factorial's tests only), Welch t intervals over processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import permutations
-from typing import Literal
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats as scipy_stats
 
-from quiz_architectures.architectures import parse_spec
-from quiz_study import design as design_mod
-from quiz_study.design import FACTORS, LEVELS, OFF_PATH_FACTORS, PATH_FACTORS, TOGGLE_CONDITIONS, Design
+from quiz_study import design
+from quiz_study.design import N_CELLS
 from quiz_study.errors import StudyError
-from suitebench.stats import holm_adjust, measured_totals
+from suitebench.stats import TInterval, measured_totals, t_interval, welch_log_ratio
 
-CovChoice = Literal["auto", "cluster", "nonrobust"]
-# Fewest process-level residual degrees of freedom for cluster-robust intervals: below this the
-# cluster covariance rests on a handful of residual sums and is itself too noisy to use.
-MIN_PROCESS_DF = 4
-# Interactions join the model ("auto") only with this many spare cells beyond its parameters.
-MIN_SPARE_CELLS = 4
+FORMS: tuple[str, ...] = ("time-weighted", "per-test")
+VALUE_COLUMNS: dict[str, str] = {"time-weighted": "log_sum_s", "per-test": "mean_log_s"}
+FORM_MEANING: dict[str, str] = {
+    "time-weighted": "log of the process's summed test time",
+    "per-test": "mean over tests of log test time (each test counts alike)",
+}
 PROCESS_COLUMN = "process"
 
 
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- one value per process
 
 
 @dataclass(frozen=True)
-class AttributionData:
-    """Per-test log times of the factorial cells of one or more runs.
+class ProcessValues:
+    """The factorial's processes, one row each.
 
-    `frame` columns: process (run_id/repetition), run_id, variant, test, category, seconds,
-    log_s, and one 0/1 column per factor. `excluded_tests`: tests left out because they did not
-    pass in every process; `other_variants`: measured labels that are not factorial cells.
+    `frame` columns: process (run_id/repetition), run_id, repetition, block, variant, cell,
+    storage, reference_data, isolation_wiring (codes), n_tests, sum_s (weighted sum of test
+    times), log_sum_s (its log: the time-weighted value), mean_log_s (weighted mean of log test
+    times: the per-test value). `tests`: the tests every value is computed over (passed in every
+    process); `weights`: each test's weight (1, or its category's suite size over the tests of
+    that category measured, see `process_values`); `excluded_tests`: tests left out (not
+    passed everywhere, e.g. the strict-xfail tests under own wiring); `other_variants`: measured
+    labels that are not cells of the design.
     """
 
     frame: pd.DataFrame
+    tests: tuple[str, ...]
+    weights: Mapping[str, float]
     excluded_tests: tuple[str, ...]
     other_variants: tuple[str, ...]
+    weighting: str = "none: every test counts once"
 
 
-def attribution_data(timings: pd.DataFrame) -> AttributionData:
-    """The rows of `timings` that enter the attribution (see the module docstring).
+class Weighting(NamedTuple):
+    """Per-test weights and a sentence saying how they were chosen."""
+
+    weights: dict[str, float]
+    description: str
+
+
+def test_weights(categories: Mapping[str, str], strata: Mapping[str, int] | None) -> Weighting:
+    """Per-test weights that make a stratified sample stand for the suite.
+
+    Parameters
+    ----------
+    categories : mapping
+        Test -> category of the tests measured.
+    strata : mapping, optional
+        Category -> number of tests of that category in the whole suite; None: every weight 1.
+
+    Returns
+    -------
+    Weighting
+        ``{test: N_c / n_c}`` and a sentence saying so. A weighted sum of test times then estimates
+        the suite's summed time (Horvitz-Thompson for a stratified sample); a category of the
+        suite with no measured test is missing from it, and the sentence says which.
+    """
+    if not strata:
+        return Weighting(dict.fromkeys(categories, 1.0), "none: every test counts once")
+    measured: dict[str, int] = {}
+    for category in categories.values():
+        measured[category] = measured.get(category, 0) + 1
+    weights = {
+        test: float(strata.get(category, measured[category])) / measured[category]
+        for test, category in categories.items()
+    }
+    missing = sorted(set(strata) - set(measured))
+    text = (
+        f"stratified by category: each test weighs (tests of its category in the suite) / (measured), "
+        f"so the weighted sums estimate the whole suite's ({sum(strata.values())} tests)"
+    )
+    if missing:
+        text += f"; categories with no measured test are missing: {', '.join(missing)}"
+    return Weighting(weights, text)
+
+
+def process_values(timings: pd.DataFrame, *, strata: Mapping[str, int] | None = None) -> ProcessValues:
+    """One value per process of the factorial cells (see the module docstring).
 
     Parameters
     ----------
     timings : DataFrame
-        Tidy timings (timings.csv) of one or more runs.
-
-    Returns
-    -------
-    AttributionData
+        Tidy timings of the factorial run.
+    strata : mapping, optional
+        Category -> tests in the whole suite, when the run measured a stratified sample
+        (`test_weights`); None weighs every test once.
 
     Raises
     ------
     StudyError
-        No factorial cell, or no test that passed in every process.
+        No cell of the design among the measured variants, or no test passed in every process.
     """
     totals = measured_totals(timings)
-    cells: dict[str, dict[str, int]] = {}
-    others = []
-    for label in sorted(totals["variant"].unique()):
-        codes = design_mod.code_switches(parse_spec(label))
-        if codes is None:
-            others.append(label)
-        else:
-            cells[label] = codes
+    cells = design.cells_from_variants(sorted(totals["variant"].unique()))
+    others = tuple(sorted(set(totals["variant"]) - set(cells)))
     if not cells:
-        raise StudyError("no factorial cell among the measured variants (see quiz_study.design)")
+        raise StudyError("no cell of the attribution design among the measured variants (see quiz_study.design)")
     frame = totals[totals["variant"].isin(list(cells))].copy()
     frame[PROCESS_COLUMN] = frame["run_id"].astype(str) + "/" + frame["repetition"].astype(str)
     n_processes = frame[PROCESS_COLUMN].nunique()
     passed = frame[frame["outcome"] == "passed"].groupby("test")[PROCESS_COLUMN].nunique()
     keep = sorted(passed[passed == n_processes].index)
-    excluded = sorted(set(frame["test"]) - set(keep))
     if not keep:
-        raise StudyError("no test passed in every process of the factorial cells")
-    frame = frame[frame["test"].isin(keep)].copy()
-    frame["log_s"] = np.log(frame["seconds"].clip(lower=1e-9))
-    for factor in FACTORS:
-        frame[factor] = frame["variant"].map(lambda label, factor=factor: cells[label][factor]).astype(int)
-    columns = [PROCESS_COLUMN, "run_id", "repetition", "variant", "test", "category", "seconds", "log_s", *FACTORS]
-    return AttributionData(
-        frame=frame[columns].reset_index(drop=True), excluded_tests=tuple(excluded), other_variants=tuple(others)
+        raise StudyError("no test passed in every process of the design's cells")
+    excluded = tuple(sorted(set(frame["test"]) - set(keep)))
+    frame = frame[frame["test"].isin(keep)]
+    categories = frame.drop_duplicates("test").set_index("test")["category"].astype(str).to_dict()
+    weighting = test_weights(categories, strata)
+    weight = frame["test"].map(weighting.weights)
+    frame = frame.assign(
+        weighted_s=frame["seconds"] * weight,
+        weighted_log_s=np.log(frame["seconds"].clip(lower=1e-9)) * weight,
+        weight=weight,
+    )
+    keys = [PROCESS_COLUMN, "run_id", "repetition", "variant"] + (["block"] if "block" in frame.columns else [])
+    values = (
+        frame.groupby(keys, sort=True)
+        .agg(
+            n_tests=("test", "nunique"),
+            sum_s=("weighted_s", "sum"),
+            weighted_log=("weighted_log_s", "sum"),
+            weight=("weight", "sum"),
+        )
+        .reset_index()
+    )
+    values["mean_log_s"] = values["weighted_log"] / values["weight"]
+    if "block" not in values.columns:
+        values["block"] = 0
+    values["log_sum_s"] = np.log(values["sum_s"])
+    values["cell"] = values["variant"].map(cells).astype(int)
+    codes = design.factorial_cells().set_index("cell")
+    for factor in design.FACTORS:
+        values[factor] = values["cell"].map(codes[factor]).astype(int)
+    columns = [
+        PROCESS_COLUMN,
+        "run_id",
+        "repetition",
+        "block",
+        "variant",
+        "cell",
+        *design.FACTORS,
+        "n_tests",
+        "sum_s",
+        "log_sum_s",
+        "mean_log_s",
+    ]
+    return ProcessValues(
+        frame=values[columns].sort_values(["cell", "repetition"]).reset_index(drop=True),
+        tests=tuple(keep),
+        weights=weighting.weights,
+        excluded_tests=excluded,
+        other_variants=others,
+        weighting=weighting.description,
     )
 
 
-# ---------------------------------------------------------------- fit
+# ---------------------------------------------------------------- the vectorised core
 
 
-@dataclass(frozen=True)
-class AttributionFit:
-    """An OLS fit of log per-test time on the switches (test fixed effects absorbed).
+class CellFit(NamedTuple):
+    """Cell means of process values and the pooled within-cell variance.
 
-    `params` / `cov`: the switch terms' coefficients (0/1 coding, log scale) and covariance;
-    `df`: degrees of freedom of the t intervals; `cov_type`: "cluster" (by process) or
-    "nonrobust"; `not_estimable`: switches that do not vary in the data (their effects are NaN).
+    `means` has shape (..., 12) (NaN for a cell without processes), `counts` (12,), `s2` (...)
+    the residual variance of the saturated model, `df` its residual degrees of freedom
+    (processes minus non-empty cells; 0: no interval).
     """
 
-    terms: tuple[str, ...]
-    params: pd.Series
-    cov: pd.DataFrame
-    df: float
-    cov_type: str
-    n_obs: int
-    n_tests: int
-    n_processes: int
-    n_cells: int
-    residual_sd_log: float
-    not_estimable: tuple[str, ...]
-    excluded_tests: tuple[str, ...]
-    design: Design
-
-    @property
-    def ci_basis(self) -> str:
-        if self.cov_type == "cluster":
-            return f"between processes: cluster-robust by process, t with {self.df:g} df"
-        return (
-            f"within processes only (too few processes for a cluster-robust interval): OLS, t with "
-            f"{self.df:g} df; process-to-process variation is not in these intervals"
-        )
-
-    def contrast(self, weights: Mapping[str, float]) -> tuple[float, float]:
-        """Estimate and standard error of sum(weights[term] * beta[term]); NaN when a term with a
-        non-zero weight is not in the model."""
-        vector = np.zeros(len(self.terms))
-        for term, weight in weights.items():
-            if abs(weight) < 1e-12:
-                continue
-            if term not in self.terms:
-                return float("nan"), float("nan")
-            vector[self.terms.index(term)] = weight
-        estimate = float(vector @ self.params.to_numpy())
-        variance = float(vector @ self.cov.to_numpy() @ vector)
-        return estimate, float(np.sqrt(max(variance, 0.0)))
+    means: np.ndarray
+    counts: np.ndarray
+    s2: np.ndarray
+    df: int
 
 
-def _term_columns(frame: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
-    return design_mod.model_matrix(frame, terms)[:, 1:]
-
-
-def _choose_terms(cells: pd.DataFrame, interactions: str | Sequence[str]) -> tuple[list[str], list[str]]:
-    """Main effects that vary, then the requested interactions that are estimable."""
-    mains = [f for f in FACTORS if cells[f].nunique() > 1]
-    not_estimable = [f for f in FACTORS if f not in mains]
-    candidates = design_mod.estimable_interactions(mains)
-    if isinstance(interactions, str):
-        if interactions == "none":
-            wanted: list[str] = []
-        elif interactions == "auto":
-            x = design_mod.model_matrix(cells, [*mains, *candidates])
-            full_rank = np.linalg.matrix_rank(x) == x.shape[1]
-            wanted = candidates if full_rank and len(cells) >= x.shape[1] + MIN_SPARE_CELLS else []
-        else:
-            raise StudyError(f"interactions must be 'auto', 'none' or a list of terms, got {interactions!r}")
-    else:
-        wanted = [design_mod.interaction_name(*design_mod.split_term(t)) for t in interactions]
-        unknown = [t for t in wanted if t not in candidates]
-        if unknown:
-            raise StudyError(f"interaction {unknown[0]!r} is not estimable here; estimable: {', '.join(candidates)}")
-    terms = [*mains, *wanted]
-    x = design_mod.model_matrix(cells, terms)
-    if np.linalg.matrix_rank(x) < x.shape[1]:
-        raise StudyError(f"the terms {', '.join(terms)} are not all estimable from the {len(cells)} measured cells")
-    return terms, not_estimable
-
-
-def fit_attribution(
-    data: AttributionData, *, interactions: str | Sequence[str] = "auto", cov: CovChoice = "auto"
-) -> AttributionFit:
-    """Fit the model of the module docstring.
+def cell_fit(values: np.ndarray, cells: np.ndarray, *, n_cells: int = N_CELLS) -> CellFit:
+    """Fit the saturated cell-means model to one or many sets of process values.
 
     Parameters
     ----------
-    data : AttributionData
-        From :func:`attribution_data`.
-    interactions : "auto", "none" or list of str
-        Two-factor interactions to include. "auto": all estimable ones when the cells allow
-        them with `MIN_SPARE_CELLS` to spare (the full factorial), else none.
-    cov : "auto", "cluster" or "nonrobust"
-        "auto": cluster-robust by process when G - p >= `MIN_PROCESS_DF`, else nonrobust.
+    values : ndarray, shape (..., n)
+        Process values (log scale); leading axes index independent data sets (simulations).
+    cells : ndarray of int, shape (n,)
+        Each process's cell.
+    n_cells : int
+        Cells in the design.
 
     Returns
     -------
-    AttributionFit
+    CellFit
+        The OLS fit of ``values ~ C(cell)``: cell means, counts, residual variance and df.
     """
-    frame = data.frame
-    cells = frame.drop_duplicates("variant")[[*FACTORS, "variant"]].reset_index(drop=True)
-    terms, not_estimable = _choose_terms(cells, interactions)
-    if not terms:
-        raise StudyError("no switch varies among the measured cells")
-    tests = pd.Categorical(frame["test"])
-    dummies = np.eye(len(tests.categories))[tests.codes]
-    x = np.column_stack([dummies, _term_columns(frame, terms)])
-    y = frame["log_s"].to_numpy()
-    n_tests = len(tests.categories)
-    n_processes = frame[PROCESS_COLUMN].nunique()
-    process_params = 1 + len(terms)
-    process_df = n_processes - process_params
-    if cov == "auto":
-        cov = "cluster" if process_df >= MIN_PROCESS_DF else "nonrobust"
-    if cov not in ("cluster", "nonrobust"):
-        raise StudyError(f"cov must be 'auto', 'cluster' or 'nonrobust', got {cov!r}")
-    model = sm.OLS(y, x)
-    if cov == "cluster":
-        if process_df < 1:
-            raise StudyError(
-                f"cluster-robust intervals need more processes than process-level parameters "
-                f"({n_processes} processes, {process_params} parameters)"
-            )
-        groups = pd.Categorical(frame[PROCESS_COLUMN]).codes
-        result = model.fit(cov_type="cluster", cov_kwds={"groups": groups, "use_correction": False})
-        # CR0 -> unbiased for balanced designs with process-level errors (cf. HC1 at process level).
-        full_cov = np.asarray(result.cov_params()) * n_processes / process_df
-        df = float(process_df)
-    else:
-        result = model.fit()
-        full_cov = np.asarray(result.cov_params())
-        df = float(result.df_resid)
-        if df < 1:
-            raise StudyError("no residual degrees of freedom: measure more tests, cells or repetitions")
-    block = slice(n_tests, n_tests + len(terms))
-    params = pd.Series(np.asarray(result.params)[block], index=terms)
-    covariance = pd.DataFrame(full_cov[block, block], index=terms, columns=terms)
-    return AttributionFit(
-        terms=tuple(terms),
-        params=params,
-        cov=covariance,
-        df=df,
-        cov_type=cov,
-        n_obs=len(frame),
-        n_tests=n_tests,
-        n_processes=n_processes,
-        n_cells=len(cells),
-        residual_sd_log=float(np.sqrt(result.scale)),
-        not_estimable=tuple(not_estimable),
-        excluded_tests=data.excluded_tests,
-        design=design_mod.design_for_variants(cells["variant"]),
+    values = np.asarray(values, dtype=float)
+    cells = np.asarray(cells, dtype=int)
+    counts = np.bincount(cells, minlength=n_cells).astype(float)
+    indicator = np.eye(n_cells)[cells]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (values @ indicator) / counts
+    residuals = values - np.nan_to_num(means)[..., cells]
+    df = int(len(cells) - np.count_nonzero(counts))
+    s2 = (residuals**2).sum(axis=-1) / df if df > 0 else np.full(values.shape[:-1], np.nan)
+    return CellFit(means=means, counts=counts, s2=np.asarray(s2), df=df)
+
+
+def contrast_intervals(fit: CellFit, weights: np.ndarray, *, alpha: float = 0.05) -> TInterval:
+    """Linear contrasts ``weights @ means`` with t intervals on the fit's residual df.
+
+    Parameters
+    ----------
+    fit : CellFit
+    weights : ndarray, shape (m, 12)
+        One contrast per row.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    TInterval
+        Arrays of shape (..., m), t intervals on the fit's residual df (NaN without residual
+        df) and two-sided p-values (vs 0); ``se = sqrt(s2 * sum_k w_k^2 / n_k)``.
+    """
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    used = weights != 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimate = np.where(used.any(axis=1), np.nan_to_num(fit.means) @ weights.T, 0.0)
+        missing = (used & (fit.counts == 0)).any(axis=1)
+        estimate = np.where(missing, np.nan, estimate)
+        variance_factor = (weights**2 / np.where(fit.counts > 0, fit.counts, np.inf)).sum(axis=1)
+        se = np.sqrt(fit.s2[..., None] * variance_factor)
+    return t_interval(estimate, se, fit.df, confidence_level=1 - alpha)
+
+
+class ShareIntervals(NamedTuple):
+    """Shares of the total log change per order and step, and their summaries per step.
+
+    `share`, `low`, `high`: shape (..., orders, steps), delta-method t intervals per order;
+    `mean`, `mean_low`, `mean_high`: the mean over orders (Shapley over the feasible orders),
+    shape (..., steps); `range_low`, `range_high`: the smallest and largest share over the
+    orders; `band_low`, `band_high`: the lowest lower and highest upper bound over the orders;
+    `total`: the total log change (..., ) with its interval `total_low`, `total_high`.
+    """
+
+    share: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+    mean_low: np.ndarray
+    mean_high: np.ndarray
+    range_low: np.ndarray
+    range_high: np.ndarray
+    band_low: np.ndarray
+    band_high: np.ndarray
+    total: np.ndarray
+    total_low: np.ndarray
+    total_high: np.ndarray
+
+
+def _ratio_intervals(fit: CellFit, numerators: np.ndarray, total: np.ndarray, *, alpha: float) -> TInterval:
+    """Delta-method t intervals of (w @ means) / (t @ means) for each row w of `numerators`
+    (shape (..., m, 12) or (m, 12))."""
+    inverse_counts = 1.0 / np.where(fit.counts > 0, fit.counts, np.inf)
+    means = np.nan_to_num(fit.means)
+    c = np.einsum("...mk,...k->...m", numerators, means)
+    t_value = means @ total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = c / t_value[..., None]
+        var_c = np.einsum("...mk,k,...mk->...m", numerators, inverse_counts, numerators)
+        cov_ct = np.einsum("...mk,k,k->...m", numerators, inverse_counts, total)
+        var_t = float(total**2 @ inverse_counts)
+        variance = fit.s2[..., None] * (var_c - 2 * ratio * cov_ct + ratio**2 * var_t) / t_value[..., None] ** 2
+        se = np.sqrt(np.maximum(variance, 0.0))
+    return t_interval(ratio, se, fit.df, confidence_level=1 - alpha)
+
+
+def share_intervals(fit: CellFit, path: design.PathContrasts, *, alpha: float = 0.05) -> ShareIntervals:
+    """Each step's share of the total log change, per order and summarised (see the class).
+
+    Parameters
+    ----------
+    fit : CellFit
+        Needs every cell measured.
+    path : design.PathContrasts
+        The orders and their contrasts (`design.path_contrasts`).
+    alpha : float
+        1 - confidence level of every interval.
+
+    Returns
+    -------
+    ShareIntervals
+
+    References
+    ----------
+    Shapley, L. S. (1953), A value for n-person games; Grömping, U. (2007), Estimators of relative
+    importance in linear regression based on variance decomposition, The American Statistician 61(2)
+    (order dependence of sequential attributions).
+    """
+    orders, steps = path.weights.shape[:2]
+    flat = path.weights.reshape(orders * steps, N_CELLS)
+    per_order = _ratio_intervals(fit, flat, path.total, alpha=alpha)
+    share, low, high = (
+        a.reshape(*a.shape[:-1], orders, steps) for a in (per_order.estimate, per_order.ci_low, per_order.ci_high)
+    )
+    mean = _ratio_intervals(fit, path.weights.mean(axis=0), path.total, alpha=alpha)
+    total = contrast_intervals(fit, path.total[None, :], alpha=alpha)
+    return ShareIntervals(
+        share=share,
+        low=low,
+        high=high,
+        mean=mean.estimate,
+        mean_low=mean.ci_low,
+        mean_high=mean.ci_high,
+        range_low=share.min(axis=-2),
+        range_high=share.max(axis=-2),
+        band_low=low.min(axis=-2),
+        band_high=high.max(axis=-2),
+        total=total.estimate[..., 0],
+        total_low=total.ci_low[..., 0],
+        total_high=total.ci_high[..., 0],
     )
 
 
-# ---------------------------------------------------------------- contrasts
+# ---------------------------------------------------------------- fits of a run
 
 
-def _row(codes: Mapping[str, int], terms: Sequence[str]) -> np.ndarray:
-    return np.array([np.prod([codes[f] for f in design_mod.split_term(term)]) for term in terms], dtype=float)
+@dataclass(frozen=True)
+class FactorialFit:
+    """The saturated model fitted to one form of the process values."""
+
+    form: str
+    fit: CellFit
+    values: pd.DataFrame = None  # type: ignore[assignment]
+    n_tests: int = 0
+
+    @property
+    def df(self) -> int:
+        return self.fit.df
+
+    @property
+    def n_processes(self) -> int:
+        return int(self.fit.counts.sum())
+
+    @property
+    def residual_sd_log(self) -> float:
+        return float(np.sqrt(self.fit.s2))
 
 
-def main_effect_weights(factor: str, terms: Sequence[str]) -> dict[str, float]:
-    """Contrast weights of a switch's main effect: the mean, over the runnable cells where both of
-    its levels run, of the predicted log-time change from level 0 to level 1."""
-    grid = design_mod.runnable_cells()
-    keep = grid[factor] == 0
-    for other, value in TOGGLE_CONDITIONS.get(factor, {}).items():
-        keep &= grid[other] == value
-    low = grid[keep]
-    high = low.assign(**{factor: 1})
-    differences = design_mod.model_matrix(high, terms)[:, 1:] - design_mod.model_matrix(low, terms)[:, 1:]
-    return dict(zip(terms, differences.mean(axis=0)))
+def fit_factorial(values: ProcessValues, *, form: str = "time-weighted") -> FactorialFit:
+    """Fit the saturated model to the process values of one form ("time-weighted" or "per-test")."""
+    if form not in VALUE_COLUMNS:
+        raise StudyError(f"unknown form {form!r}; choose one of {', '.join(FORMS)}")
+    frame = values.frame
+    fit = cell_fit(frame[VALUE_COLUMNS[form]].to_numpy(), frame["cell"].to_numpy())
+    return FactorialFit(form=form, fit=fit, values=frame, n_tests=len(values.tests))
 
 
-def path_orders(path: Sequence[str] = PATH_FACTORS) -> list[tuple[str, ...]]:
-    """Orders of the path switches that never pass through a refused cell (wiring before isolation)."""
+def _complete(fitted: FactorialFit) -> bool:
+    return bool((fitted.fit.counts > 0).all())
+
+
+def anova_table(fitted: FactorialFit) -> pd.DataFrame:
+    """statsmodels' OLS of the process values on storage * reference_data * isolation_wiring
+    (sum-to-zero coding), each term tested (type III F tests on the residual df of processes).
+
+    Returns
+    -------
+    DataFrame
+        form, term, df, sum_sq, F, p_value (the Residual row: its df and sum of squares).
+    """
+    import statsmodels.formula.api as smf
+    from statsmodels.stats.anova import anova_lm
+
+    frame = fitted.values.assign(y=fitted.values[VALUE_COLUMNS[fitted.form]])
+    if fitted.df < 1 or not _complete(fitted):
+        return pd.DataFrame(columns=["form", "term", "df", "sum_sq", "F", "p_value"])
+    model = smf.ols("y ~ C(storage, Sum) * C(reference_data, Sum) * C(isolation_wiring, Sum)", data=frame).fit()
+    table = anova_lm(model, typ=3).reset_index().rename(columns={"index": "term", "PR(>F)": "p_value"})
+    table = table[table["term"] != "Intercept"]
+    table["term"] = (
+        table["term"].str.replace(r"C\((\w+), Sum\)", r"\1", regex=True).str.replace(":", " x ", regex=False)
+    )
+    return table.assign(form=fitted.form)[["form", "term", "df", "sum_sq", "F", "p_value"]].reset_index(drop=True)
+
+
+def _t_rows(intervals: TInterval, index: int) -> dict[str, float]:
+    estimate = float(intervals.estimate[index])
+    return {
+        "effect_log": estimate,
+        "se_log": float(intervals.se[index]),
+        "time_ratio": float(np.exp(estimate)),
+        "ci_low": float(np.exp(intervals.ci_low[index])),
+        "ci_high": float(np.exp(intervals.ci_high[index])),
+        "p_value": float(intervals.p_value[index]),
+    }
+
+
+def effects_table(fitted: FactorialFit, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Main effects and interactions of the four steps as time ratios (< 1: faster).
+
+    Returns
+    -------
+    DataFrame
+        form, term, kind, definition, effect_log, se_log, time_ratio, ci_low, ci_high (of
+        time_ratio), p_value, distinguishable_from_zero (False: the interval covers no change,
+        which is "not shown to matter", not "no effect"), df.
+    """
+    effects = design.effect_contrasts()
+    intervals = contrast_intervals(fitted.fit, np.vstack([e.weights for e in effects]), alpha=alpha)
+    rows = []
+    for i, effect in enumerate(effects):
+        row = {"form": fitted.form, "term": effect.term, "kind": effect.kind, "definition": effect.definition}
+        row |= _t_rows(intervals, i)
+        row["distinguishable_from_zero"] = bool(row["p_value"] < alpha)
+        rows.append(row)
+    return pd.DataFrame(rows).assign(df=fitted.df)
+
+
+def _share_rows(fitted: FactorialFit, *, merged: bool, alpha: float) -> tuple[list[dict], list[dict]]:
+    path = design.path_contrasts(merged=merged)
+    shares = share_intervals(fitted.fit, path, alpha=alpha)
+    view = "isolation and wiring as one switch" if merged else "session wiring, then isolation"
+    summary = []
+    for j, step in enumerate(path.steps):
+        low, high = design.STEP_LEVELS[step]
+        contributions = path.weights[:, j, :] @ np.nan_to_num(fitted.fit.means)
+        summary.append(
+            {
+                "form": fitted.form,
+                "view": view,
+                "switch": step,
+                "level_from": low,
+                "level_to": high,
+                "n_orders": len(path.orders),
+                "share_min": float(shares.range_low[j]),
+                "share_max": float(shares.range_high[j]),
+                "share_mean": float(shares.mean[j]),
+                "share_mean_ci_low": float(shares.mean_low[j]),
+                "share_mean_ci_high": float(shares.mean_high[j]),
+                "band_low": float(shares.band_low[j]),
+                "band_high": float(shares.band_high[j]),
+                "time_ratio_min": float(np.exp(contributions.min())),
+                "time_ratio_max": float(np.exp(contributions.max())),
+            }
+        )
     orders = []
-    for order in permutations(path):
-        if (
-            "isolation" in order
-            and "session_wiring" in order
-            and order.index("isolation") < order.index("session_wiring")
-        ):
-            continue
-        orders.append(order)
-    return orders
+    for o, order in enumerate(path.orders):
+        for j, step in enumerate(path.steps):
+            orders.append(
+                {
+                    "form": fitted.form,
+                    "view": view,
+                    "order": " -> ".join(order),
+                    "position": order.index(step) + 1,
+                    "switch": step,
+                    "share": float(shares.share[o, j]),
+                    "share_ci_low": float(shares.low[o, j]),
+                    "share_ci_high": float(shares.high[o, j]),
+                }
+            )
+    return summary, orders
 
 
-def path_contribution_weights(terms: Sequence[str], path: Sequence[str] = PATH_FACTORS) -> dict[str, dict[str, float]]:
-    """Shapley contrast weights: per path switch, its step averaged over `path_orders`, from the
-    baseline cell (off-path switches at their shared preset values, code 0)."""
-    start = dict(design_mod.code_switches(parse_spec("baseline")))
-    totals = {factor: np.zeros(len(terms)) for factor in path}
-    orders = path_orders(path)
-    for order in orders:
-        codes = dict(start)
-        for factor in order:
-            before = _row(codes, terms)
-            codes[factor] = 1
-            totals[factor] += _row(codes, terms) - before
-    return {factor: dict(zip(terms, totals[factor] / len(orders))) for factor in path}
+class SharesTables(NamedTuple):
+    """The shares of one form: per switch (`shares`) and per order and switch (`share_orders`)."""
+
+    shares: pd.DataFrame
+    share_orders: pd.DataFrame
 
 
-# ---------------------------------------------------------------- tables
+def shares_tables(fitted: FactorialFit, *, alpha: float = 0.05) -> SharesTables:
+    """The shares tables of one form, both views (four steps; isolation_wiring as one).
+
+    Returns
+    -------
+    SharesTables
+        shares: form, view, switch, level_from, level_to, n_orders, share_min, share_max (the
+        range over the orders), share_mean with share_mean_ci_low/high, band_low, band_high (the
+        interval band over the orders), time_ratio_min/max (the step's time ratio over the orders),
+        df. share_orders: form, view, order, position, switch, share, share_ci_low, share_ci_high.
+    """
+    if not _complete(fitted):
+        missing = [design.factorial_variants()[c] for c in np.flatnonzero(fitted.fit.counts == 0)]
+        raise StudyError(f"shares need every cell of the design; not measured: {', '.join(missing)}")
+    summary, orders = [], []
+    for merged in (False, True):
+        s, o = _share_rows(fitted, merged=merged, alpha=alpha)
+        summary += s
+        orders += o
+    return SharesTables(
+        shares=pd.DataFrame(summary).assign(df=fitted.df), share_orders=pd.DataFrame(orders).assign(df=fitted.df)
+    )
 
 
-def _t_interval(estimate: float, se: float, *, df: float, alpha: float) -> tuple[float, float, float]:
-    if not np.isfinite(estimate) or not np.isfinite(se):
-        return float("nan"), float("nan"), float("nan")
-    quantile = scipy_stats.t.ppf(1 - alpha / 2, df)
-    if se == 0:
-        return estimate, estimate, float("nan")
-    p_value = float(2 * scipy_stats.t.sf(abs(estimate / se), df))
-    return estimate - quantile * se, estimate + quantile * se, p_value
+def model_total(fitted: FactorialFit, *, alpha: float = 0.05) -> dict[str, float]:
+    """The model's baseline -> transactional change: log change, speedup (baseline time /
+    transactional time) and its interval."""
+    path = design.path_contrasts()
+    total = contrast_intervals(fitted.fit, path.total[None, :], alpha=alpha)
+    estimate, low, high = (float(a[0]) for a in (total.estimate, total.ci_low, total.ci_high))
+    return {
+        "change_log": estimate,
+        "speedup": float(np.exp(-estimate)),
+        "speedup_ci_low": float(np.exp(-high)),
+        "speedup_ci_high": float(np.exp(-low)),
+        "df": float(fitted.df),
+    }
 
 
-def _definition(factor: str) -> str:
-    low, high = LEVELS[factor]
-    where = {"isolation": " at session_wiring=injected", "session_wiring": " at isolation=recreate"}.get(factor, "")
-    return f"{low} -> {high}{where}, averaged over the runnable cells"
+def fit_summary(fitted: FactorialFit, values: ProcessValues) -> dict[str, object]:
+    """One row describing a fit: counts, model, interval basis."""
+    counts = fitted.fit.counts
+    return {
+        "form": fitted.form,
+        "value": FORM_MEANING[fitted.form],
+        "design": "storage x reference_data x isolation_wiring, 2 x 2 x 3 full factorial",
+        "n_cells": int(np.count_nonzero(counts)),
+        "processes_per_cell": f"{int(counts.min())}-{int(counts.max())}"
+        if counts.min() != counts.max()
+        else str(int(counts.min())),
+        "n_processes": fitted.n_processes,
+        "n_tests": len(values.tests),
+        "excluded_tests": len(values.excluded_tests),
+        "model": "OLS of one value per process on storage * reference_data * isolation_wiring (saturated: every interaction)",
+        "residual_df": fitted.df,
+        "residual_sd_log": fitted.residual_sd_log,
+        "ci_basis": (
+            f"between processes: t with {fitted.df} residual df (processes - cells)"
+            if fitted.df > 0
+            else "no interval: one process per cell leaves no residual degrees of freedom"
+        ),
+    }
 
 
-def effects_table(fit: AttributionFit, *, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per switch: its main effect on per-test time with a (1 - alpha) interval.
+# ---------------------------------------------------------------- the direct contrast
+
+
+def direct_contrasts(
+    timings: pd.DataFrame,
+    *,
+    tests: Sequence[str] = (),
+    weights: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    source: str = "main run",
+) -> pd.DataFrame:
+    """Baseline -> transactional as measured directly in a run of both presets (the main run):
+    the speedup of each form over its processes (Welch t interval on the log scale), over every
+    test that passed in all its processes and, when `tests` is given, over those tests only,
+    weighted by `weights` (the factorial's, so that the row compares with the model's total).
 
     Returns
     -------
     DataFrame
-        switch, on_path, level_from, level_to, definition, estimable, effect_log, se_log,
-        time_ratio (per-test time at level_to / at level_from; < 1 = faster), ci_low, ci_high (of
-        time_ratio), p_value, distinguishable_from_zero (False = the interval covers no change:
-        not shown to matter, which is not "no effect"), flag, cov_type, df, n_processes,
-        n_tests, n_cells, design.
+        source, tests ("whole suite" / "the factorial's tests"), n_tests, form, n_base, n_cand,
+        speedup, speedup_ci_low, speedup_ci_high, change_log.
     """
+    totals = measured_totals(timings, variants=["baseline", "transactional"])
+    if totals.empty or set(totals["variant"]) != {"baseline", "transactional"}:
+        raise StudyError("the direct contrast needs valid processes of both presets")
+    totals = totals.assign(process=totals["run_id"].astype(str) + "/" + totals["repetition"].astype(str))
+    n_processes = totals["process"].nunique()
+    passed = totals[totals["outcome"] == "passed"].groupby("test")["process"].nunique()
+    everywhere = set(passed[passed == n_processes].index)
+    selections = [("whole suite", sorted(everywhere))]
+    if tests:
+        selections.append(("the factorial's tests", sorted(everywhere & set(tests))))
     rows = []
-    for factor in FACTORS:
-        estimable = factor in fit.terms
-        estimate, se = fit.contrast(main_effect_weights(factor, fit.terms)) if estimable else (np.nan, np.nan)
-        low, high, p_value = _t_interval(estimate, se, df=fit.df, alpha=alpha)
-        distinguishable = bool(estimable and p_value < alpha)
-        if not estimable:
-            flag = "not estimated: this switch does not vary in the measured cells"
-        elif not distinguishable:
-            flag = "not distinguishable from zero"
-        else:
-            flag = ""
-        rows.append(
-            {
-                "switch": factor,
-                "on_path": factor in PATH_FACTORS,
-                "level_from": LEVELS[factor][0],
-                "level_to": LEVELS[factor][1],
-                "definition": _definition(factor),
-                "estimable": estimable,
-                "effect_log": estimate,
-                "se_log": se,
-                "time_ratio": float(np.exp(estimate)),
-                "ci_low": float(np.exp(low)),
-                "ci_high": float(np.exp(high)),
-                "p_value": p_value,
-                "distinguishable_from_zero": distinguishable,
-                "flag": flag,
-            }
-        )
-    return _annotate(pd.DataFrame(rows), fit)
-
-
-def interactions_table(fit: AttributionFit, *, alpha: float = 0.05) -> pd.DataFrame:
-    """The model's two-factor interactions (empty when it has none).
-
-    `time_ratio` is the extra multiplicative change when both switches are at level 1, beyond
-    the product of their separate changes; `p_value_holm` is Holm-adjusted over the rows and
-    `distinguishable_from_zero` uses it (the interactions that matter).
-    """
-    rows = []
-    for term in fit.terms:
-        if ":" not in term:
+    for label, chosen in selections:
+        if not chosen:
             continue
-        estimate, se = fit.contrast({term: 1.0})
-        low, high, p_value = _t_interval(estimate, se, df=fit.df, alpha=alpha)
-        rows.append(
-            {
-                "interaction": term,
-                "effect_log": estimate,
-                "se_log": se,
-                "time_ratio": float(np.exp(estimate)),
-                "ci_low": float(np.exp(low)),
-                "ci_high": float(np.exp(high)),
-                "p_value": p_value,
-            }
+        part = totals[totals["test"].isin(chosen)]
+        weight = part["test"].map(weights or {}).fillna(1.0) if label != "whole suite" else 1.0
+        part = part.assign(
+            weighted_s=part["seconds"] * weight,
+            weighted_log=np.log(part["seconds"].clip(lower=1e-9)) * weight,
+            w=weight,
         )
-    columns = ["interaction", "effect_log", "se_log", "time_ratio", "ci_low", "ci_high", "p_value"]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["p_value_holm"] = holm_adjust(frame["p_value"].to_numpy()) if len(frame) else pd.Series(dtype=float)
-    frame["distinguishable_from_zero"] = frame["p_value_holm"] < alpha
-    return _annotate(frame, fit)
+        per_process = part.groupby(["variant", "process"]).agg(
+            sum_s=("weighted_s", "sum"), weighted_log=("weighted_log", "sum"), w=("w", "sum")
+        )
+        per_process["mean_log_s"] = per_process["weighted_log"] / per_process["w"]
+        for form in FORMS:
+            values = per_process["sum_s"] if form == "time-weighted" else np.exp(per_process["mean_log_s"])
+            base, cand = values.loc["baseline"].to_numpy(), values.loc["transactional"].to_numpy()
+            ratio = welch_log_ratio(base, cand, confidence_level=1 - alpha)
+            rows.append(
+                {
+                    "source": source,
+                    "tests": label,
+                    "n_tests": len(chosen),
+                    "form": form,
+                    "n_base": len(base),
+                    "n_cand": len(cand),
+                    "speedup": ratio.ratio,
+                    "speedup_ci_low": ratio.ci_low,
+                    "speedup_ci_high": ratio.ci_high,
+                    "change_log": float(-np.log(ratio.ratio)),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
-def waterfall_table(fit: AttributionFit, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Baseline -> transactional as steps: each path switch's contribution and share, with intervals.
+def totals_table(
+    fits: Mapping[str, FactorialFit], *, direct: pd.DataFrame | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
+    """The model's total beside the directly measured contrasts (one block per form).
 
     Returns
     -------
     DataFrame
-        One row per path switch (in `PATH_FACTORS` order) and a final `total` row: step, switch,
-        level_from, level_to, change_log, time_ratio (< 1 = this switch makes tests faster),
-        ci_low, ci_high (of time_ratio), share (of the total log change; shares add up to 1),
-        share_ci_low, share_ci_high (delta method), distinguishable_from_zero, flag,
-        cumulative_time_ratio (model time relative to baseline after this step), speedup
-        (total row: baseline time / transactional time, with speedup_ci_low/high), allocation.
+        form, source, tests, n_tests, speedup, speedup_ci_low, speedup_ci_high, change_log, note.
     """
-    missing = [f for f in PATH_FACTORS if f not in fit.terms]
-    if missing:
-        raise StudyError(f"the waterfall needs every path switch to vary; not estimable: {', '.join(missing)}")
-    weights = path_contribution_weights(fit.terms)
-    vectors = {f: np.array([weights[f][t] for t in fit.terms]) for f in PATH_FACTORS}
-    total_vector = sum(vectors.values())
-    beta = fit.params.to_numpy()
-    cov = fit.cov.to_numpy()
-    total = float(total_vector @ beta)
-    quantile = scipy_stats.t.ppf(1 - alpha / 2, fit.df)
     rows = []
-    cumulative = 0.0
-    for step, factor in enumerate(PATH_FACTORS, start=1):
-        vector = vectors[factor]
-        estimate = float(vector @ beta)
-        se = float(np.sqrt(max(vector @ cov @ vector, 0.0)))
-        low, high, p_value = _t_interval(estimate, se, df=fit.df, alpha=alpha)
-        gradient = (vector * total - total_vector * estimate) / total**2
-        share_se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
-        share = estimate / total
-        cumulative += estimate
-        distinguishable = bool(p_value < alpha)
+    for form, fitted in fits.items():
+        total = model_total(fitted, alpha=alpha)
         rows.append(
             {
-                "step": str(step),
-                "switch": factor,
-                "level_from": LEVELS[factor][0],
-                "level_to": LEVELS[factor][1],
-                "change_log": estimate,
-                "se_log": se,
-                "time_ratio": float(np.exp(estimate)),
-                "ci_low": float(np.exp(low)),
-                "ci_high": float(np.exp(high)),
-                "p_value": p_value,
-                "share": share,
-                "share_ci_low": share - quantile * share_se,
-                "share_ci_high": share + quantile * share_se,
-                "distinguishable_from_zero": distinguishable,
-                "flag": "" if distinguishable else "not distinguishable from zero",
-                "cumulative_time_ratio": float(np.exp(cumulative)),
+                "form": form,
+                "source": "factorial model",
+                "tests": "the factorial's tests",
+                "n_tests": fitted.n_tests,
+                "speedup": total["speedup"],
+                "speedup_ci_low": total["speedup_ci_low"],
+                "speedup_ci_high": total["speedup_ci_high"],
+                "change_log": total["change_log"],
+                "note": "saturated model: equals the factorial's own baseline and transactional cells' difference",
             }
         )
-    total_se = float(np.sqrt(max(total_vector @ cov @ total_vector, 0.0)))
-    low, high, p_value = _t_interval(total, total_se, df=fit.df, alpha=alpha)
-    rows.append(
-        {
-            "step": "total",
-            "switch": "baseline -> transactional",
-            "level_from": "baseline",
-            "level_to": "transactional",
-            "change_log": total,
-            "se_log": total_se,
-            "time_ratio": float(np.exp(total)),
-            "ci_low": float(np.exp(low)),
-            "ci_high": float(np.exp(high)),
-            "p_value": p_value,
-            "share": 1.0,
-            "share_ci_low": 1.0,
-            "share_ci_high": 1.0,
-            "distinguishable_from_zero": bool(p_value < alpha),
-            "flag": "" if p_value < alpha else "not distinguishable from zero",
-            "cumulative_time_ratio": float(np.exp(total)),
-        }
-    )
-    frame = pd.DataFrame(rows)
-    frame["speedup"] = 1.0 / frame["time_ratio"]
-    frame["speedup_ci_low"] = 1.0 / frame["ci_high"]
-    frame["speedup_ci_high"] = 1.0 / frame["ci_low"]
-    has_interactions = any(":" in t for t in fit.terms)
-    frame["allocation"] = (
-        "Shapley: step averaged over the 12 orders with session_wiring before isolation"
-        if has_interactions
-        else "additive model: each step is the switch's main effect (order does not matter)"
-    )
-    return _annotate(frame, fit)
-
-
-def _annotate(frame: pd.DataFrame, fit: AttributionFit) -> pd.DataFrame:
-    return frame.assign(
-        cov_type=fit.cov_type,
-        df=fit.df,
-        n_processes=fit.n_processes,
-        n_tests=fit.n_tests,
-        n_cells=fit.n_cells,
-        design=fit.design.name,
-    )
-
-
-def off_path_effects(effects: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `effects_table` for the switches both presets share (password_hash, client)."""
-    return effects[effects["switch"].isin(OFF_PATH_FACTORS)].reset_index(drop=True)
-
-
-def fit_summary(fit: AttributionFit) -> pd.DataFrame:
-    """One row describing the fit: design, aliasing statement, model terms, interval basis, counts."""
-    return pd.DataFrame(
-        [
-            {
-                "design": fit.design.name,
-                "n_cells": fit.n_cells,
-                "n_processes": fit.n_processes,
-                "n_tests": fit.n_tests,
-                "n_obs": fit.n_obs,
-                "terms": " + ".join(fit.terms),
-                "not_estimable": ", ".join(fit.not_estimable),
-                "excluded_tests": len(fit.excluded_tests),
-                "cov_type": fit.cov_type,
-                "df": fit.df,
-                "ci_basis": fit.ci_basis,
-                "residual_sd_log": fit.residual_sd_log,
-                "aliasing": fit.design.aliasing,
-                "model": "log(seconds) ~ C(test) + " + " + ".join(fit.terms) + " (OLS, 0/1 coding)",
-            }
-        ]
-    )
-
-
-def alias_table(fit: AttributionFit) -> pd.DataFrame:
-    """The measured design's alias matrix in long form: term, aliased_with, coefficient (non-zero only)."""
-    alias = fit.design.alias
-    if alias.empty or alias.shape[1] == 0:
-        return pd.DataFrame(columns=["term", "aliased_with", "coefficient"])
-    long = alias.stack().rename("coefficient").reset_index()
-    long.columns = ["term", "aliased_with", "coefficient"]
-    return long[long["coefficient"].abs() > 1e-9].reset_index(drop=True)
+        if direct is not None and not direct.empty:
+            for row in direct[direct["form"] == form].itertuples(index=False):
+                rows.append(
+                    {
+                        "form": form,
+                        "source": row.source,
+                        "tests": row.tests,
+                        "n_tests": row.n_tests,
+                        "speedup": row.speedup,
+                        "speedup_ci_low": row.speedup_ci_low,
+                        "speedup_ci_high": row.speedup_ci_high,
+                        "change_log": row.change_log,
+                        "note": f"measured: {row.n_base} + {row.n_cand} fresh whole-suite processes, Welch t interval",
+                    }
+                )
+    return pd.DataFrame(rows)

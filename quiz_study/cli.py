@@ -22,19 +22,15 @@ def architecture_spec(text: str) -> str:
     """`baseline`, `transactional` or `PRESET+name=value,...` (optionally `@n=WORKERS`), checked."""
     from quiz_study.variants import split_variant
 
-    try:
-        parse_spec(split_variant(text)[0])
-    except USER_ERRORS as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
+    with engine_cli.argument_errors(*USER_ERRORS):
+        parse_spec(split_variant(text).architecture)
     return text.strip()
 
 
 def switch_assignment(text: str) -> str:
     """One `name=value` switch override; the value is checked once combined with a preset."""
-    try:
+    with engine_cli.argument_errors(*USER_ERRORS):
         name, value = parse_assignment(text)
-    except USER_ERRORS as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
     return f"{name}={value}"
 
 
@@ -42,11 +38,9 @@ def architecture_label(text: str) -> str:
     """A variant as stored in the data: the label of an architecture spec (with its `@n=`)."""
     from quiz_study.variants import split_variant, variant_label
 
-    try:
+    with engine_cli.argument_errors(*USER_ERRORS):
         architecture, workers = split_variant(text)
         return variant_label(parse_spec(architecture).label, workers)
-    except USER_ERRORS as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
 
 
 def with_switches(specs: Sequence[str], switches: Sequence[str]) -> list[str]:
@@ -57,12 +51,22 @@ def with_switches(specs: Sequence[str], switches: Sequence[str]) -> list[str]:
     return [f"{spec}{',' if '+' in spec else '+'}{overrides}" for spec in specs]
 
 
+def architecture_pytest_args(text: str) -> tuple[str, ...]:
+    """The pytest arguments of an architecture spec (what `check --against-rev --variant` measures)."""
+    from quiz_study.variants import resolve_variants
+
+    return resolve_variants([text])[0].pytest_args
+
+
 STUDY_DEFAULTS = CommandDefaults(
     prog="python -m harness",
     runs_dir=paths.RUNS,
     store_dir=paths.BASELINES,
     variant_label=architecture_label,
     preferred_pair=("baseline", "transactional"),
+    suite_path=paths.SUITE,
+    variant_pytest_args=architecture_pytest_args,
+    default_check_variant="transactional",
 )
 
 

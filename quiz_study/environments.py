@@ -31,13 +31,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from quiz_architectures.architectures import parse_spec
-from quiz_study import paths
+from quiz_study import formatting, paths
 from quiz_study.errors import StudyError
 from quiz_study.variants import SERIAL, WORKERS_MARK, split_variant, variant_label
 from suitebench import stats, store
@@ -190,11 +190,8 @@ STRATEGY_COLUMNS: tuple[str, ...] = (
     "pg_over_sqlite_ci_low",
     "pg_over_sqlite_ci_high",
 )
-STORAGE_COLUMNS: tuple[str, ...] = (
-    "storage",
-    "baseline_variant",
-    "candidate_variant",
-    "measure",
+# The columns of a suite comparison (`stats.compare_suite`) the storage table keeps.
+_SUITE_COMPARISON_COLUMNS: tuple[str, ...] = (
     "median_base_s",
     "median_cand_s",
     "speedup",
@@ -202,6 +199,13 @@ STORAGE_COLUMNS: tuple[str, ...] = (
     "speedup_ci_high",
     "mw_p_value",
     "cliffs_delta",
+)
+STORAGE_COLUMNS: tuple[str, ...] = (
+    "storage",
+    "baseline_variant",
+    "candidate_variant",
+    "measure",
+    *_SUITE_COMPARISON_COLUMNS,
     "median_test_improvement_pct",
     "improvement_ci_low",
     "improvement_ci_high",
@@ -226,7 +230,7 @@ def _settings(run: store.RunData, seed: int | None, n_resamples: int | None) -> 
 
 def _serial_labels(run: store.RunData) -> list[str]:
     labels = list(dict.fromkeys(map(str, run.measured_repetitions["variant"])))
-    return [label for label in labels if split_variant(label)[1] is None]
+    return [label for label in labels if split_variant(label).workers is None]
 
 
 def _suite_comparison(
@@ -245,10 +249,16 @@ def _suite_comparison(
     return {row["unit"]: row for row in frame.to_dict("records")}
 
 
-def _median_test_s(totals: pd.DataFrame, variant: str) -> tuple[float, int]:
+class _MedianTest(NamedTuple):
+    median_test_s: float
+    n_tests: int
+
+
+def _median_test(totals: pd.DataFrame, variant: str) -> _MedianTest:
+    """The median over tests of each test's median seconds under `variant`."""
     rows = totals[totals["variant"] == variant]
     per_test = rows.groupby("test")["seconds"].median()
-    return (float(per_test.median()) if len(per_test) else math.nan), int(len(per_test))
+    return _MedianTest(median_test_s=float(per_test.median()) if len(per_test) else math.nan, n_tests=len(per_test))
 
 
 def postgres_strategies(run: store.RunData, settings: _Settings) -> pd.DataFrame:
@@ -262,14 +272,14 @@ def postgres_strategies(run: store.RunData, settings: _Settings) -> pd.DataFrame
         if arch.storage != "postgres":
             continue
         preset = label.partition("+")[0]
-        median_test, n_tests = _median_test_s(totals, label)
+        median_test = _median_test(totals, label)
         row = {
             "wiring_of": preset,
             "isolation": arch.isolation,
             "variant": label,
             "n_reps": int((walls["variant"] == label).sum()),
-            "n_tests": n_tests,
-            "median_test_s": median_test,
+            "n_tests": median_test.n_tests,
+            "median_test_s": median_test.median_test_s,
             "median_suite_s": float(stats.repetition_sums(totals[totals["variant"] == label])["seconds"].median()),
         }
         if pg_baseline in serial and label != pg_baseline:
@@ -286,9 +296,9 @@ def postgres_strategies(run: store.RunData, settings: _Settings) -> pd.DataFrame
                 speedup_ci_low=suite["speedup_ci_low"],
                 speedup_ci_high=suite["speedup_ci_high"],
                 mw_p_value=suite["mw_p_value"],
-                median_test_improvement_pct=improvement[0],
-                improvement_ci_low=improvement[1],
-                improvement_ci_high=improvement[2],
+                median_test_improvement_pct=improvement.improvement_pct,
+                improvement_ci_low=improvement.ci_low,
+                improvement_ci_high=improvement.ci_high,
             )
         elif label == pg_baseline:
             row.update(speedup_vs_pg_baseline=1.0)
@@ -334,21 +344,10 @@ def storage_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
                     "baseline_variant": base,
                     "candidate_variant": cand,
                     "measure": measure,
-                    **{
-                        k: row[k]
-                        for k in (
-                            "median_base_s",
-                            "median_cand_s",
-                            "speedup",
-                            "speedup_ci_low",
-                            "speedup_ci_high",
-                            "mw_p_value",
-                            "cliffs_delta",
-                        )
-                    },
-                    "median_test_improvement_pct": improvement[0],
-                    "improvement_ci_low": improvement[1],
-                    "improvement_ci_high": improvement[2],
+                    **{column: row[column] for column in _SUITE_COMPARISON_COLUMNS},
+                    "median_test_improvement_pct": improvement.improvement_pct,
+                    "improvement_ci_low": improvement.ci_low,
+                    "improvement_ci_high": improvement.ci_high,
                 }
             )
     return pd.DataFrame(rows, columns=list(STORAGE_COLUMNS))
@@ -363,8 +362,8 @@ def parallel_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
         ("sqlite", "baseline", PRESETS),
         ("postgres", postgres_variant("baseline"), tuple(postgres_variant(p) for p in PRESETS)),
     ):
-        mine = {label for label in labels if split_variant(label)[0] in presets}
-        if not any(split_variant(label)[1] for label in mine):
+        mine = {label for label in labels if split_variant(label).architecture in presets}
+        if not any(split_variant(label).workers for label in mine):
             continue
         frame = speedup_table(
             run.repetitions[run.repetitions["variant"].isin(mine)],
@@ -382,7 +381,9 @@ def parallel_speedups(run: store.RunData, settings: _Settings) -> pd.DataFrame:
 def is_environment_run(run: store.RunData) -> bool:
     """A run with PostgreSQL or `@n=` variants next to the SQLite presets."""
     labels = set(map(str, run.measured_repetitions["variant"]))
-    return bool(labels & set(PRESETS)) and any(split_variant(label)[1] is not None or PG in label for label in labels)
+    return bool(labels & set(PRESETS)) and any(
+        split_variant(label).workers is not None or PG in label for label in labels
+    )
 
 
 def environment_tables(
@@ -453,7 +454,7 @@ SPEEDUP_COLUMNS: tuple[str, ...] = (
 
 
 def _workers_of(label: str) -> str:
-    return split_variant(label)[1] or SERIAL
+    return split_variant(label).workers or SERIAL
 
 
 def speedup_table(
@@ -489,7 +490,7 @@ def speedup_table(
     """
     measured = stats.measured_repetitions(repetitions)
     labels = list(dict.fromkeys(map(str, measured["variant"])))
-    architectures = list(dict.fromkeys(split_variant(label)[0] for label in labels))
+    architectures = list(dict.fromkeys(split_variant(label).architecture for label in labels))
     if not architectures:
         raise StudyError("no valid measured repetitions to compare")
     if reference is None:
@@ -545,7 +546,8 @@ def format_speedup_table(frame: pd.DataFrame, *, style: str = "plain") -> list[s
             "median wall cand (s)": frame["median_cand_s"],
             "speedup": frame["speedup"],
             "95% CI": [
-                f"[{low:.2f}, {high:.2f}]" for low, high in zip(frame["speedup_ci_low"], frame["speedup_ci_high"])
+                formatting.interval_cell(low, high, ".2f")
+                for low, high in zip(frame["speedup_ci_low"], frame["speedup_ci_high"])
             ],
             "n": [f"{b}/{c}" for b, c in zip(frame["n_base"], frame["n_cand"])],
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -21,9 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from quiz_study.errors import StudyError
-
-if TYPE_CHECKING:
-    from suitebench.regression import Calibration
+from suitebench.stats import speedup_from_improvement
 
 FIXTURE_PREFIX = "<fixture:"
 PHASES: tuple[str, ...] = ("setup", "call", "teardown")
@@ -249,9 +246,9 @@ def speedup_forest(
     highlight: str | None = None,
     max_tests: int | None = None,
     title: str | None = None,
-    xlabel: str = "speedup = median baseline / median candidate (log scale; > 1: candidate faster)",
+    xlabel: str = "speedup = geometric mean baseline / candidate over processes (log scale; > 1: candidate faster)",
 ) -> Figure:
-    """Per-test speedup (ratio of medians) with its bootstrap interval, one row per test (or per
+    """Per-test speedup (ratio of geometric means) with its Welch t interval on logs, one row per test (or per
     any other unit: ``title`` and ``xlabel`` name what the rows are).
 
     Parameters
@@ -284,7 +281,7 @@ def speedup_forest(
     axes.plot(point, y, "o", color="#4c72b0", ms=3.5)
     axes.axvline(1.0, color="black", lw=0.8, ls="--")
     if target_improvement_pct is not None and target_improvement_pct < 100:
-        target = 100.0 / (100.0 - target_improvement_pct)
+        target = speedup_from_improvement(target_improvement_pct)
         axes.axvline(target, color="#c44e52", lw=0.9, ls=":")
         axes.annotate(
             f"{target_improvement_pct:g} % faster = {target:.2f}x",
@@ -307,7 +304,7 @@ def speedup_forest(
     axes.grid(axis="x", which="both", alpha=0.3)
     level = tests.attrs.get("confidence_level")
     if title is None:
-        title = "Per-test speedup" + (f" with {level * 100:.0f} % bootstrap CIs" if level else "")
+        title = "Per-test speedup" + (f" with {level * 100:.0f} % CIs" if level else "")
     axes.set_title(title, fontsize=10)
     return figure
 
@@ -453,39 +450,50 @@ def trend(trend_table: pd.DataFrame, *, highlight_run: str | None = None) -> Fig
     return figure
 
 
-def calibration(calibration: Calibration | None, *, note: str = "") -> Figure:
-    """False-alarm rate and power of the regression gate (:func:`suitebench.regression.calibrate`).
+def power_curves(rates: pd.DataFrame, *, note: str = "", target_power: float = 0.9) -> Figure:
+    """Power curves and false-alarm rates of the regression gate, one panel per source.
 
     Parameters
     ----------
-    calibration : suitebench.regression.Calibration or None
-        None draws only ``note`` (why there is no calibration, e.g. too few repetitions).
+    rates : DataFrame
+        :attr:`suitebench.regression.GateCalibration.rates` and/or
+        :func:`suitebench.regression.simulate_gate_calibration` rows (``source, scenario,
+        category, slowdown_pct, rate, ci_low, ci_high``).
     note : str
-        Shown when ``calibration`` is None.
+        Drawn instead when ``rates`` is empty (why there is no calibration).
+    target_power : float
+        Drawn as a dotted line.
     """
-    if calibration is None:
-        return message_figure(note or "no calibration")
-    figure = new_figure(7.5, 3.4)
-    axes = figure.add_subplot()
-    for threshold, rows in calibration.rates.groupby("threshold", sort=False):
-        rows = rows.sort_values("injected_slowdown")
-        x = rows["injected_slowdown"].to_numpy(float) * 100
-        rate = rows["rate"].to_numpy(float)
-        err = np.vstack([rate - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - rate])
-        label = f"threshold {threshold:.0%}" + (" (test alone)" if threshold == 0 else "")
-        axes.errorbar(x, rate, yerr=np.clip(err, 0, None), fmt="o-", capsize=3, label=label)
-    axes.axhline(calibration.alpha, color="#c44e52", lw=0.8, ls=":")
-    axes.annotate(f"alpha = {calibration.alpha:g}", (0, calibration.alpha), fontsize=7, color="#c44e52", va="bottom")
-    axes.set_ylim(-0.02, 1.02)
-    axes.set_xlabel("injected slowdown of every test (%); 0 = A/A split: any flag is a false alarm")
-    axes.set_ylabel("share of trials flagging\nat least one test")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    title = (
-        f"Regression gate on {calibration.variant}: {calibration.n_trials} random "
-        f"{calibration.half_size}-vs-{calibration.half_size} splits, {calibration.n_tests} tests"
-    )
-    if calibration.min_attainable_p >= calibration.alpha / calibration.n_tests:
-        title += "\n(halves this small cannot reach the Holm-corrected level: the gate cannot fire)"
-    axes.set_title(title, fontsize=10)
+    if rates is None or rates.empty:
+        return message_figure(note or "no calibration of the regression gate for this run")
+    rates = rates.astype({"slowdown_pct": float, "rate": float, "comparisons": int})
+    sources = list(dict.fromkeys(rates["source"]))
+    figure = new_figure(4.2 * len(sources) + 0.5, 3.8)
+    grid = figure.subplots(1, len(sources), squeeze=False, sharey=True)[0]
+    for axes, source in zip(grid, sources):
+        rows = rates[rates["source"] == source]
+        aa = rows[rows["scenario"] == "A/A"]
+        for scenario, style in (("call phase, every test", "o-"), ("10 % of the tests", "s--")):
+            part = rows[rows["scenario"] == scenario].sort_values("slowdown_pct")
+            if len(part):
+                axes.plot(part["slowdown_pct"], part["rate"], style, label=scenario)
+        categories = rows[rows["scenario"] == "one category"]
+        if len(categories):
+            by = categories.groupby("slowdown_pct")["rate"]
+            x = np.array(sorted(categories["slowdown_pct"].unique()))
+            axes.fill_between(x, by.min().reindex(x), by.max().reindex(x), alpha=0.25, label="one category (range)")
+        if len(aa):
+            axes.axhline(float(aa["rate"].iloc[0]), color="#c44e52", lw=1.0, label="false alarms (A/A)")
+        axes.axhline(target_power, color="grey", lw=0.8, ls=":")
+        axes.set_xscale("log")
+        ticks = sorted(rows.loc[rows["slowdown_pct"] > 0, "slowdown_pct"].unique())
+        axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, position: ""))
+        axes.set_xlabel("injected slowdown (%)")
+        axes.set_ylim(-0.02, 1.02)
+        axes.grid(alpha=0.3, which="both")
+        count = int(rows["comparisons"].iloc[0])
+        axes.set_title(f"{source}\n({count} comparisons per point)", fontsize=8)
+    grid[0].set_ylabel("share of comparisons flagged")
+    grid[0].legend(fontsize=7, loc="upper left")
     return figure

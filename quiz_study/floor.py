@@ -14,7 +14,17 @@ raw/, the format of data/README.md): one repetition = one process = one (test, v
 metadata's schedule entries carry the test as `target`. Blocks repeat every (test, variant)
 once; inside a block the tests come in a random order and each test's variants run back to back
 in a random order (`np.random.default_rng(seed)`), so drift hits the variants of one test alike.
-An interrupted floor run resumes like any other run.
+An interrupted floor run resumes like any other run. The processes can be forked from a
+pre-imported interpreter (`quiz_study.forkserver`, `executor=`): per-test times are those of a
+fresh pytest session either way.
+
+**Intervals respect the pairing.** A block is the unit: within a block every test ran under the
+floor and under each architecture back to back, so the difference architecture - floor is taken
+within the block, per test; a group (a category, or all tests) gets one value per block (the
+mean of its tests' differences, or the log of its summed time over its summed floor time), and
+its interval is a t interval over blocks (df = blocks - 1). The tests are the ones measured (the
+interval is about them, not about tests not drawn); drift that hits a whole block cancels in
+the within-block differences.
 
 The overhead tables take any run whose floor and architecture variants ran one test per process.
 """
@@ -31,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from quiz_architectures.architectures import parse_spec
 from quiz_study import paths
@@ -39,7 +48,7 @@ from quiz_study.errors import StudyError
 from quiz_study.variants import resolve_variants, run_benchmark
 from suitebench import store
 from suitebench.runner import Executor, child_environment, execute_process, selection_args
-from suitebench.stats import DEFAULT_RESAMPLES, measured_totals
+from suitebench.stats import TInterval, measured_totals, t_interval
 
 FLOOR_SPEC = "transactional+isolation=none"
 FLOOR_LABEL = parse_spec(FLOOR_SPEC).label
@@ -56,19 +65,20 @@ CAVEAT = (
 _COLLECT_SCRIPT = """\
 import json, sys
 import pytest
-from suitebench.plugin import category_of
+from suitebench.plugin import category_of, plugin_args
 
 class Collector:
     tests = []
     def pytest_collection_finish(self, session):
         categories = session.config.getini("suitebench_categories")
         Collector.tests = [
-            [item.nodeid, category_of([m.name for m in item.iter_markers()], categories)]
+            [item.nodeid, category_of([m.name for m in item.iter_markers()], categories),
+             sorted({m.name for m in item.iter_markers()})]
             for item in session.items
         ]
 
-code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *sys.argv[2:]],
-                   plugins=[Collector()])
+code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *plugin_args(),
+                    *sys.argv[2:]], plugins=[Collector()])
 with open(sys.argv[1], "w", encoding="utf-8") as handle:
     json.dump({"exit_code": int(code), "tests": Collector.tests}, handle)
 """
@@ -83,19 +93,20 @@ def collect_tests(
     selection: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    executor: Executor = execute_process,
 ) -> pd.DataFrame:
-    """The suite's tests (node ids relative to the suite's directory) and categories, collected in a
-    child process that writes them as JSON (no printed output is parsed).
+    """The suite's tests (node ids relative to the suite's directory), categories and markers,
+    collected in a child process that writes them as JSON (no printed output is parsed).
 
     Returns
     -------
     DataFrame
-        Columns test, category, in collection order.
+        Columns test, category, markers (tuple of marker names), in collection order.
     """
     with tempfile.TemporaryDirectory(prefix="floor-collect-") as scratch:
         out = Path(scratch) / "tests.json"
         command = [sys.executable, "-c", _COLLECT_SCRIPT, str(out), str(suite_path), *selection_args(selection)]
-        outcome = execute_process(
+        outcome = executor(
             command,
             env=child_environment(environ=environ),
             cwd=paths.ROOT,
@@ -109,7 +120,8 @@ def collect_tests(
             lines = [line for line in log.strip().splitlines() if line.strip()]
             reason = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
             raise StudyError(f"collecting the tests of {suite_path} failed (exit {result['exit_code']}): {reason}")
-    return pd.DataFrame(result["tests"], columns=["test", "category"])
+    rows = [(test, category, tuple(markers)) for test, category, markers in result["tests"]]
+    return pd.DataFrame(rows, columns=["test", "category", "markers"])
 
 
 def sample_tests(tests: pd.DataFrame, *, per_category: int | None, seed: int | None) -> list[str]:
@@ -162,6 +174,7 @@ def measure_floor(
     progress: bool = False,
     executor: Executor = execute_process,
     environ: Mapping[str, str] | None = None,
+    annotations: Mapping[str, object] | None = None,
 ) -> FloorRunResult:
     """Run every (test, variant) in its own pytest process, interleaved; write `output_dir/run_id/`.
 
@@ -186,7 +199,10 @@ def measure_floor(
     profile : str, optional
         Tag stored in metadata.json.
     executor, environ
-        Collaborators for tests (see `suitebench.runner.run_benchmark`).
+        What runs one process (`quiz_study.forkserver.ForkServer` forks them), and the
+        environment the child's is built from (see `suitebench.runner.run_benchmark`).
+    annotations : mapping, optional
+        More facts stored at the top of metadata.json (e.g. the process model).
 
     Returns
     -------
@@ -221,7 +237,7 @@ def measure_floor(
         extra_pytest_args=None if resume else list(extra_pytest_args),
         timeout_s=None if resume else timeout_s,
         profile=None if resume else profile,
-        annotations=None if resume else {"kind": "floor", "caveat": CAVEAT},
+        annotations=None if resume else {"kind": "floor", "caveat": CAVEAT, **(annotations or {})},
         progress=progress,
         executor=executor,
         environ=environ,
@@ -271,19 +287,51 @@ def floor_data(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL) -> pd.DataFra
 
 def _paired(frame: pd.DataFrame, *, floor: str) -> pd.DataFrame:
     """One row per (architecture, test, block) with the floor's time of the same test and block."""
-    floor_rows = frame[frame["variant"] == floor][["run_id", "block", "test", "seconds"]].rename(
-        columns={"seconds": "floor_s"}
+    floor_rows = frame[frame["variant"] == floor][
+        ["run_id", "block", "test", "seconds", "setup_s", "call_s", "teardown_s"]
+    ]
+    floor_rows = floor_rows.rename(
+        columns={
+            "seconds": "floor_s",
+            "setup_s": "floor_setup_s",
+            "call_s": "floor_call_s",
+            "teardown_s": "floor_teardown_s",
+        }
     )
     arch = frame[frame["variant"] != floor].rename(columns={"variant": "architecture", "seconds": "time_s"})
     return arch.merge(floor_rows, on=["run_id", "block", "test"], how="inner")
 
 
-def _mean_ci(values: np.ndarray, *, alpha: float) -> tuple[float, float]:
+def block_intervals(values: np.ndarray, *, alpha: float = 0.05) -> TInterval:
+    """Means of one value per block and their t intervals over blocks, vectorised.
+
+    Parameters
+    ----------
+    values : ndarray, shape (..., blocks)
+        One value per block (the last axis); leading axes index independent data sets.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    TInterval
+        ``estimate`` the mean over blocks, ``ci_low``, ``ci_high`` (each of shape (...)): t
+        interval with blocks - 1 df (NaN bounds with fewer than two blocks).
+    """
+    values = np.asarray(values, dtype=float)
+    blocks = values.shape[-1]
+    mean = values.mean(axis=-1)
+    se = values.std(axis=-1, ddof=1) / np.sqrt(blocks) if blocks > 1 else np.full(mean.shape, np.nan)
+    return t_interval(mean, se, blocks - 1, confidence_level=1 - alpha)
+
+
+def block_interval(values: np.ndarray, *, alpha: float = 0.05) -> TInterval:
+    """`block_intervals` of one set of block values (NaN dropped), as floats."""
+    values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    half = scipy_stats.t.ppf(1 - alpha / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
+    if len(values) == 0:
+        return t_interval(np.nan, np.nan, 0)  # no block: no mean, no interval
+    return block_intervals(values, alpha=alpha)
 
 
 def overhead_tests(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL, alpha: float = 0.05) -> pd.DataFrame:
@@ -299,8 +347,7 @@ def overhead_tests(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL, alpha: fl
     paired = _paired(floor_data(timings, floor=floor), floor=floor)
     rows = []
     for (architecture, test), group in paired.groupby(["architecture", "test"], sort=True):
-        difference = (group["time_s"] - group["floor_s"]).to_numpy()
-        low, high = _mean_ci(difference, alpha=alpha)
+        overhead = block_interval((group["time_s"] - group["floor_s"]).to_numpy(), alpha=alpha)
         rows.append(
             {
                 "architecture": architecture,
@@ -309,112 +356,99 @@ def overhead_tests(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL, alpha: fl
                 "n_blocks": len(group),
                 "time_s": group["time_s"].mean(),
                 "floor_s": group["floor_s"].mean(),
-                "overhead_s": difference.mean(),
-                "overhead_ci_low_s": low,
-                "overhead_ci_high_s": high,
+                "overhead_s": overhead.estimate,
+                "overhead_ci_low_s": overhead.ci_low,
+                "overhead_ci_high_s": overhead.ci_high,
                 "ratio_to_floor": group["time_s"].mean() / group["floor_s"].mean(),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _bootstrap_group(group: pd.DataFrame, *, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Two-stage bootstrap (tests, then blocks within each test) of (time sum, floor sum) per
-    resample, divided by the number of tests: shape (resamples, 2)."""
-    tests = [g[["time_s", "floor_s"]].to_numpy() for _, g in group.groupby("test", sort=True)]
-    n = len(tests)
-    picks = rng.integers(0, n, size=(resamples, n))
-    means = np.empty((resamples, n, 2))
-    for j, data in enumerate(tests):
-        rows = rng.integers(0, len(data), size=(resamples, len(data)))
-        means[:, j, :] = data[rows].mean(axis=1)
-    return np.take_along_axis(means, picks[:, :, None], axis=1).mean(axis=1)
+def _complete_blocks(group: pd.DataFrame) -> pd.DataFrame:
+    """The blocks in which every test of the group has its pair (a block missing one is dropped,
+    so every block's value is over the same tests)."""
+    tests = group["test"].nunique()
+    per_block = group.groupby("block")["test"].nunique()
+    return group[group["block"].isin(per_block[per_block == tests].index)]
 
 
 def overhead_groups(
-    timings: pd.DataFrame,
-    *,
-    by: str | None = "category",
-    floor: str = FLOOR_LABEL,
-    alpha: float = 0.05,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int | None = 0,
+    timings: pd.DataFrame, *, by: str | None = "category", floor: str = FLOOR_LABEL, alpha: float = 0.05
 ) -> pd.DataFrame:
     """Per architecture and category (or overall with `by=None`): mean per-test overhead above the
-    floor and the ratio to the floor, with bootstrap intervals.
+    floor and the ratio to the floor, with t intervals over blocks (see the module docstring).
 
     Returns
     -------
     DataFrame
-        architecture, category (`all` when by is None), n_tests, time_s, floor_s (mean per test),
-        overhead_s, overhead_ci_low_s, overhead_ci_high_s, ratio_to_floor (sum of times / sum of
-        floor times), ratio_ci_low, ratio_ci_high, overhead_share (overhead / time). Intervals:
-        percentile, two-stage bootstrap (tests, then blocks within a test), `resamples`
-        resamples from `np.random.default_rng(seed)`; NaN with fewer than two tests.
-
-    References
-    ----------
-    Davison, A. C. & Hinkley, D. V. (1997), Bootstrap Methods and their Application, section 3.8
-    (two-stage resampling).
+        architecture, category (`all` when by is None), n_tests, n_blocks, time_s, floor_s (mean
+        per test), overhead_s, overhead_ci_low_s, overhead_ci_high_s, ratio_to_floor (summed
+        time / summed floor time: geometric mean over blocks), ratio_ci_low, ratio_ci_high,
+        overhead_share (overhead / time). NaN bounds with fewer than two complete blocks.
     """
     paired = _paired(floor_data(timings, floor=floor), floor=floor)
     if by is None:
         paired = paired.assign(category=ALL)
-    rng = np.random.default_rng(seed)
     rows = []
     for (architecture, category), group in paired.groupby(["architecture", "category"], sort=True):
-        per_test = group.groupby("test")[["time_s", "floor_s"]].mean()
-        time_s, floor_s = float(per_test["time_s"].mean()), float(per_test["floor_s"].mean())
-        if len(per_test) >= 2:
-            boot = _bootstrap_group(group, rng=rng, resamples=resamples)
-            overhead = boot[:, 0] - boot[:, 1]
-            ratio = boot[:, 0] / boot[:, 1]
-            o_low, o_high = np.quantile(overhead, [alpha / 2, 1 - alpha / 2])
-            r_low, r_high = np.quantile(ratio, [alpha / 2, 1 - alpha / 2])
-        else:
-            o_low = o_high = r_low = r_high = float("nan")
+        complete = _complete_blocks(group)
+        blocks = complete.groupby("block")
+        difference = blocks.apply(lambda b: float((b["time_s"] - b["floor_s"]).mean()), include_groups=False)
+        log_ratio = blocks.apply(lambda b: float(np.log(b["time_s"].sum() / b["floor_s"].sum())), include_groups=False)
+        overhead = block_interval(difference.to_numpy(), alpha=alpha)
+        ratio = block_interval(log_ratio.to_numpy(), alpha=alpha)
+        time_s, floor_s = float(complete["time_s"].mean()), float(complete["floor_s"].mean())
         rows.append(
             {
                 "architecture": architecture,
                 "category": category,
-                "n_tests": len(per_test),
+                "n_tests": group["test"].nunique(),
+                "n_blocks": len(difference),
                 "time_s": time_s,
                 "floor_s": floor_s,
-                "overhead_s": time_s - floor_s,
-                "overhead_ci_low_s": float(o_low),
-                "overhead_ci_high_s": float(o_high),
-                "ratio_to_floor": time_s / floor_s,
-                "ratio_ci_low": float(r_low),
-                "ratio_ci_high": float(r_high),
-                "overhead_share": (time_s - floor_s) / time_s,
+                "overhead_s": overhead.estimate,
+                "overhead_ci_low_s": overhead.ci_low,
+                "overhead_ci_high_s": overhead.ci_high,
+                "ratio_to_floor": float(np.exp(ratio.estimate)),
+                "ratio_ci_low": float(np.exp(ratio.ci_low)),
+                "ratio_ci_high": float(np.exp(ratio.ci_high)),
+                "overhead_share": overhead.estimate / time_s if time_s else float("nan"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def overhead_phases(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL) -> pd.DataFrame:
+def overhead_phases(timings: pd.DataFrame, *, floor: str = FLOOR_LABEL, alpha: float = 0.05) -> pd.DataFrame:
     """Where the overhead sits: per architecture and phase, mean per-test seconds of the
-    architecture and of the floor (same tests and blocks) and their difference.
+    architecture and of the floor (same tests and blocks) and their difference with a t interval
+    over blocks.
 
     Returns
     -------
     DataFrame
-        architecture, phase (setup, call, teardown), time_s, floor_s, overhead_s.
+        architecture, phase (setup, call, teardown), n_blocks, time_s, floor_s, overhead_s,
+        overhead_ci_low_s, overhead_ci_high_s.
     """
-    frame = floor_data(timings, floor=floor)
+    paired = _paired(floor_data(timings, floor=floor), floor=floor)
     rows = []
-    floor_rows = frame[frame["variant"] == floor]
-    for architecture, group in frame[frame["variant"] != floor].groupby("variant", sort=True):
-        keys = ["run_id", "block", "test"]
-        merged = group.merge(floor_rows, on=keys, suffixes=("", "_floor"))
+    for architecture, group in paired.groupby("architecture", sort=True):
+        complete = _complete_blocks(group)
         for phase in ("setup", "call", "teardown"):
+            difference = complete.groupby("block").apply(
+                lambda b, phase=phase: float((b[f"{phase}_s"] - b[f"floor_{phase}_s"]).mean()), include_groups=False
+            )
+            overhead = block_interval(difference.to_numpy(), alpha=alpha)
             rows.append(
                 {
                     "architecture": architecture,
                     "phase": phase,
-                    "time_s": merged[f"{phase}_s"].mean(),
-                    "floor_s": merged[f"{phase}_s_floor"].mean(),
-                    "overhead_s": (merged[f"{phase}_s"] - merged[f"{phase}_s_floor"]).mean(),
+                    "n_blocks": len(difference),
+                    "time_s": float(complete[f"{phase}_s"].mean()),
+                    "floor_s": float(complete[f"floor_{phase}_s"].mean()),
+                    "overhead_s": overhead.estimate,
+                    "overhead_ci_low_s": overhead.ci_low,
+                    "overhead_ci_high_s": overhead.ci_high,
                 }
             )
     return pd.DataFrame(rows)

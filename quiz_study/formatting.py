@@ -11,24 +11,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from quiz_study import paths
 from quiz_study.errors import StudyError
 from quiz_study.tables import CONFIDENCE_LEVEL, TABLE_DESCRIPTIONS, regeneration_call
+from quiz_study.targets import verdict_text
+from suitebench import stats
 
 
 def _format_number(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return format(float(value), spec)
-    return str(value)
+    # The engine's cell format, with a missing value (None, pd.NA) shown as n/a rather than blank.
+    return "n/a" if value is None or value is pd.NA else stats.format_cell(value, spec)
 
 
 def number_format(column: str) -> str:
@@ -46,7 +40,7 @@ def number_format(column: str) -> str:
         return ".3g"
     if name in ("cliffs_delta",):
         return "+.2f"
-    if "p_value" in name or name.startswith("mw_p") or name.startswith("p_holm") or name in ("p_bh",):
+    if "p_value" in name or name.startswith("mw_p") or name.startswith("p_holm") or name in ("p_bh", "level"):
         return ".2g"
     if name.endswith("_per_run"):
         return ".0f"
@@ -66,10 +60,27 @@ def format_measured(value: float, unit: str) -> str:
     )
 
 
-def _interval(low: Any, high: Any, spec: str) -> str:
+def interval_cell(low: Any, high: Any, spec: str) -> str:
+    """An interval as a table cell, `[low, high]` with the bounds formatted by `spec`; `n/a` when a
+    bound is missing."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return "n/a"
     return f"[{format(float(low), spec)}, {format(float(high), spec)}]"
+
+
+def percent_text(fraction: float, *, suffix: str = " %") -> str:
+    """A fraction as a whole percentage (0.237 -> `24 %`); `n/a` when missing."""
+    return "n/a" if pd.isna(fraction) else f"{round(fraction * 100) + 0:d}{suffix}"
+
+
+def ci_text(low: float, high: float, spec: str, *, unit: str = "", missing: str = "CI n/a") -> str:
+    """An interval in a sentence: `95 % CI <low> to <high><unit>`, the bounds formatted by `spec`
+    (`"%"`: fractions as whole percentages); `missing` when a bound is missing."""
+    if pd.isna(low) or pd.isna(high):
+        return missing
+    if spec == "%":
+        return f"95 % CI {percent_text(low, suffix='')} to {percent_text(high)}"
+    return f"95 % CI {low:{spec}} to {high:{spec}}{unit}"
 
 
 def format_frame(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -89,7 +100,7 @@ def format_frame(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -
             if high in frame.columns:
                 base = prefix.removesuffix("_") or "measured"
                 spec = number_format(base)
-                out[f"{base} {level:.0f} % CI"] = [_interval(a, b, spec) for a, b in zip(frame[name], frame[high])]
+                out[f"{base} {level:.0f} % CI"] = [interval_cell(a, b, spec) for a, b in zip(frame[name], frame[high])]
                 skip.add(high)
                 continue
         spec = number_format(name)
@@ -98,18 +109,19 @@ def format_frame(frame: pd.DataFrame, *, columns: Sequence[str] | None = None) -
 
 
 def verdicts_display(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The acceptance checklist for display: criterion, measured, CI, target, verdict, how."""
+    """The acceptance checklist for display: criterion, primary measure, measured, CI, target,
+    verdict (met / not met / undetermined with the repetitions that would settle it), how."""
     rows = []
     for row in verdicts.itertuples(index=False):
         spec = ".1f" if row.unit == "%" else ".4g"
         unit = "" if row.unit not in ("%", "s") else f" {row.unit}"
-        verdict = "PASS" if row.passed else "FAIL"
-        verdict += " (conclusive)" if row.conclusive else " (inconclusive: the interval straddles the target)"
+        verdict = verdict_text(row.verdict, row.repetitions_to_settle)
         rows.append(
             {
                 "criterion": row.criterion,
+                "primary measure": row.primary_measure,
                 "measured": format_measured(row.measured, row.unit) + unit,
-                "95 % CI": _interval(row.ci_low, row.ci_high, spec),
+                "95 % CI": interval_cell(row.ci_low, row.ci_high, spec),
                 "target": ("< " if row.unit == "s" else ">= " if row.unit == "%" else "= ")
                 + format_measured(row.target, row.unit)
                 + unit,
@@ -131,29 +143,14 @@ def seed_claims_display(claims: pd.DataFrame) -> pd.DataFrame:
                 "the seed's claim (not measured here)": f"{format(row.seed_claim, 'g')} {row.unit}",
                 "where the seed says it": row.seed_says,
                 "our measurement": f"{format_measured(row.measured, row.unit)} {row.unit}",
-                "our 95 % CI": _interval(row.ci_low, row.ci_high, spec),
+                "our 95 % CI": interval_cell(row.ci_low, row.ci_high, spec),
                 "how we measured it": row.how_we_measured,
             }
         )
     return pd.DataFrame(rows)
 
 
-_TEST_COLUMNS = (
-    "unit",
-    "n_base",
-    "n_cand",
-    "median_base_s",
-    "median_cand_s",
-    "improvement_pct",
-    "speedup",
-    "speedup_ci_low",
-    "speedup_ci_high",
-    "mw_p_value",
-    "mw_p_holm",
-    "cliffs_delta",
-    "hl_ratio",
-    "note",
-)
+_TEST_COLUMNS = (*stats.COMPARISON_DISPLAY_COLUMNS, "median_base_s", "median_cand_s", "note")
 _DISPLAY: dict[str, Any] = {
     "verdicts": verdicts_display,
     "seed_claims": seed_claims_display,
@@ -212,14 +209,14 @@ def format_verdict_summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     """One sentence per criterion, plainly."""
     lines = []
     for row in tables["verdicts"].itertuples(index=False):
-        status = "met" if row.passed else "NOT met"
-        certainty = "conclusively" if row.conclusive else "but the confidence interval straddles the target"
+        status = verdict_text(row.verdict, row.repetitions_to_settle)
         spec = ".1f" if row.unit == "%" else ".4g"
-        ci = _interval(row.ci_low, row.ci_high, spec)
-        ci_text = f" (95 % CI {ci})" if ci != "n/a" else ""
-        unit = f" {row.unit}" if row.unit in ("%", "s") else f" {row.unit}"
+        ci = interval_cell(row.ci_low, row.ci_high, spec)
+        ci_part = f" (95 % CI {ci})" if ci != "n/a" else ""
+        unit = f" {row.unit}"
         lines.append(
-            f"{row.criterion}: {status}, {certainty}: measured {format_measured(row.measured, row.unit)}{unit}{ci_text}."
+            f"{row.criterion}: {status}; {row.primary_measure}: "
+            f"{format_measured(row.measured, row.unit)}{unit}{ci_part}."
         )
     return lines
 
@@ -244,13 +241,14 @@ def format_reproducibility(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         lines.append(f"All {len(verdicts)} verdicts agree.")
     else:
         for row in disagree.itertuples(index=False):
-            now = "PASS" if row.current_passed else "FAIL"
-            before = "PASS" if row.previous_passed else "FAIL"
-            lines.append(f"The verdicts DISAGREE on '{row.item}': {now} now, {before} in the previous run.")
+            lines.append(
+                f"The verdicts DISAGREE on '{row.item}': {row.current_verdict} now, "
+                f"{row.previous_verdict} in the previous run."
+            )
     speedups = summary[summary["kind"] == "speedup"]
     for row in speedups.itertuples(index=False):
-        now = _interval(row.current_ci_low, row.current_ci_high, ".3g")
-        before = _interval(row.previous_ci_low, row.previous_ci_high, ".3g")
+        now = interval_cell(row.current_ci_low, row.current_ci_high, ".3g")
+        before = interval_cell(row.previous_ci_low, row.previous_ci_high, ".3g")
         values = f"{format(row.current, '.3g')}x {now} now, {format(row.previous, '.3g')}x {before} before"
         item = row.item[:1].upper() + row.item[1:]
         if row.cis_overlap is None or (isinstance(row.cis_overlap, float) and math.isnan(row.cis_overlap)):
@@ -273,10 +271,13 @@ def format_reproducibility(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     return lines
 
 
-def study_command(run_dir: Path | str) -> str:
-    """The run_all.py command that re-renders the report of the run in ``run_dir``."""
+def study_command(run_dir: Path | str, *, sections: Sequence[str] | None = None) -> str:
+    """The run_all.py command that continues the study of the run in ``run_dir``, or re-renders
+    its report when it is complete; ``sections`` adds ``--with`` (an empty one: ``--with none``)."""
     run_dir = Path(run_dir).absolute()
     command = f"python run_all.py --resume {run_dir.name}"
+    if sections is not None:
+        command += f" --with {','.join(sections) or 'none'}"
     root = run_dir.parent.parent.parent
     if run_dir.parent.name == "runs" and run_dir.parent.parent.name == "data" and root != paths.ROOT:
         command += f" --output-root {paths.display_path(root)}"

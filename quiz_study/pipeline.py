@@ -11,7 +11,7 @@ notebook run by hand does what the study does.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,7 +61,7 @@ class StudyPaths:
 class StudyResult:
     """What a study produced. ``verdicts`` is ``tables_for_run(run_dir)["verdicts"]``,
     ``headline`` its ``["headline"]``; ``all_passed`` is True when every acceptance criterion
-    passed; ``check_failed`` when ``check`` was asked for and one did not."""
+    is met (undetermined is not met); ``check_failed`` when ``check`` was asked for and one was not."""
 
     run_id: str
     profile: str
@@ -88,6 +88,17 @@ class StudyResult:
     @property
     def check_failed(self) -> bool:
         return self.check and not self.all_passed
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    """What ``render_reports`` wrote for one run: the report directory, the executed notebooks (in
+    ``NOTEBOOKS`` order), the HTML report, and the tables it computed (also written as CSV)."""
+
+    report_dir: Path
+    notebooks: tuple[Path, ...]
+    report_html: Path
+    tables: dict[str, pd.DataFrame] = field(repr=False)
 
 
 # ---------------------------------------------------------------- helpers the notebooks call
@@ -173,10 +184,14 @@ def default_baseline_name(profile: str | None, variant: str) -> str:
 class RegressionSection:
     """The regression notebook's content for one run.
 
-    ``recorded_now`` is True when the baseline did not exist and was recorded from this run
-    (the check then compares the run with itself and can only pass). ``check`` is None when
-    the baseline was measured on another machine or Python (``environment_note`` says how).
-    ``calibration`` is None when the run has too few repetitions (``calibration_note`` says so).
+    ``recorded_now`` is True when the baseline did not exist and was recorded from this run: it
+    is then not checked (a run is never checked against a baseline recorded from itself; the
+    next run of the profile is). ``check`` is None when there was nothing to check against or
+    the check could not run (``check_note`` says why: recorded now, recorded from this run,
+    another machine or Python, too few repetitions). ``calibration`` (enumerated, from the
+    recorded sessions of this profile) and ``simulated`` (from this run's own noise) measure
+    the gate's false alarms and power at this run's size; ``calibration_note`` says what could
+    not be computed.
     """
 
     run_id: str
@@ -185,11 +200,133 @@ class RegressionSection:
     baseline_path: Path
     baseline_source_runs: tuple[str, ...]
     recorded_now: bool
-    environment_note: str
+    check_note: str
     check: Any
     calibration: Any
-    calibration_note: str
-    trend: pd.DataFrame = field(repr=False)
+    simulated: pd.DataFrame = field(repr=False)
+    calibration_note: str = ""
+    trend: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def _commit(run: store.RunData) -> str:
+    git = (run.metadata.get("environment") or {}).get("git") or {}
+    return f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"
+
+
+def _sessions_with_commits(
+    runs_dir: Path, profile: str | None, variant: str, run: store.RunData
+) -> list[tuple[Any, str]]:
+    from suitebench import regression
+
+    sessions = []
+    for summary in store.list_runs(runs_dir, profile=profile):
+        if summary.status != "complete" or summary.run_id == run.run_id or variant not in summary.variants:
+            continue
+        try:
+            earlier = store.load_run(summary.path)
+            sessions.append((regression.process_sample(earlier.timings, variant=variant), _commit(earlier)))
+        except USER_ERRORS:
+            continue
+    return [*sessions, (regression.process_sample(run.timings, variant=variant), _commit(run))]
+
+
+@dataclass(frozen=True)
+class GateCalibrationSection:
+    """The regression gate's false alarms and power at a run's size (see :func:`gate_calibration`):
+    ``enumerated`` (a :class:`suitebench.regression.GateCalibration`, or None), ``simulated``
+    (rates simulated from the run's own noise; empty when skipped) and ``notes``."""
+
+    n_per_side: int
+    enumerated: Any
+    simulated: pd.DataFrame = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rates(self) -> pd.DataFrame:
+        """Every rate: the enumerated ones first, then the simulated ones."""
+        parts = [frame for frame in (getattr(self.enumerated, "rates", None), self.simulated) if frame is not None]
+        parts = [frame for frame in parts if not frame.empty]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def lines(self) -> list[str]:
+        from suitebench import regression
+
+        lines = regression.format_calibration(self.enumerated) if self.enumerated is not None else []
+        simulated = self.simulated
+        if not simulated.empty:
+            for source, rows in simulated.groupby("source", sort=False):
+                aa = rows[rows["scenario"] == "A/A"]["rate"].iloc[0]
+                call = rows[(rows["scenario"] == "call phase, every test") & (rows["slowdown_pct"] == 10.0)]
+                cats = rows[(rows["scenario"] == "one category") & (rows["slowdown_pct"] == 50.0)]
+                text = f"  {source}, {self.n_per_side} per side: false alarms {aa * 100:.1f} %"
+                if len(call):
+                    text += f", power for +10 % in every call phase {call['rate'].iloc[0] * 100:.0f} %"
+                if len(cats):
+                    text += (
+                        f", for +50 % in one category {cats['rate'].min() * 100:.0f}-{cats['rate'].max() * 100:.0f} %"
+                    )
+                lines.append(text)
+        return [*lines, *self.notes]
+
+
+def gate_calibration(
+    run_dir: Path | str,
+    *,
+    runs_dir: Path | str | None = None,
+    alpha: float = 0.01,
+    min_effect: float | None = None,
+    simulation_draws: int = 2000,
+) -> GateCalibrationSection:
+    """False alarms and power of exactly the gate ``check`` runs, at this run's processes per side.
+
+    Reads only (records nothing), so the report and the regression notebook can both call it.
+    Enumerated: every split of a recorded session of this profile into two groups of the run's
+    size, and every ordered pair of those sessions (:func:`suitebench.regression.calibrate_gate`);
+    simulated: from this run's own noise (:func:`suitebench.regression.simulate_gate_calibration`,
+    ``simulation_draws`` draws, 0 skips it). ``min_effect`` is the stored-baseline mode's (default
+    :data:`suitebench.regression.DEFAULT_STORED_MIN_EFFECT`).
+    """
+    from quiz_study import tables
+    from suitebench import regression
+
+    run_dir = Path(run_dir)
+    runs_dir = Path(runs_dir) if runs_dir is not None else run_dir.parent
+    run = store.load_run(run_dir)
+    settings = tables.analysis_settings(run)
+    variant = settings.candidate
+    n = int(run.measured_repetitions["variant"].eq(variant).sum())
+    m = regression.DEFAULT_STORED_MIN_EFFECT if min_effect is None else min_effect
+    enumerated, simulated, notes = None, pd.DataFrame(), []
+    try:
+        regression.check_design(n, n)
+        found = _sessions_with_commits(runs_dir, settings.profile, variant, run)
+        # Sessions of other tests (another selection, tests added since) would shrink the test set
+        # the gate is calibrated on: only those with this run's tests are used.
+        own = found[-1][0].passed_everywhere()
+        same = [(sample, commit) for sample, commit in found[:-1] if sample.passed_everywhere() == own]
+        if len(same) < len(found) - 1:
+            notes.append(
+                f"{len(found) - 1 - len(same)} recorded session(s) of this profile measured other tests: left out"
+            )
+        found = [*same, found[-1]]
+        sessions = [sample for sample, _ in found]
+        commits = {commit for _, commit in found}
+        if len(found) > 1 and (len(commits) > 1 or any("dirty" in c for c in commits)):
+            # A pair of sessions is an A/A comparison only if both measured the same code.
+            notes.append(
+                f"the {len(found)} recorded sessions of this profile measured {len(commits)} source state(s) "
+                "(commits, or uncommitted changes): their pairs are A/A only where the code was the same"
+            )
+        enumerated = regression.calibrate_gate(
+            sessions, n_per_side=n, alpha=alpha, min_effect_stored=m, seed=settings.seed
+        )
+        if simulation_draws > 0:
+            simulated = regression.simulate_gate_calibration(
+                sessions[-1], n_per_side=n, alpha=alpha, min_effect_stored=m, draws=simulation_draws, seed=settings.seed
+            )
+    except USER_ERRORS as problem:
+        notes.append(f"no calibration of the regression gate for this run: {problem}")
+    return GateCalibrationSection(n_per_side=n, enumerated=enumerated, simulated=simulated, notes=tuple(notes))
 
 
 def regression_section(
@@ -197,13 +334,13 @@ def regression_section(
     run_dir: Path | str,
     baselines_dir: Path | str = paths.BASELINES,
     baseline_name: str = "",
-    threshold: float = 0.2,
-    alpha: float = 0.05,
-    calibration_trials: int = 200,
+    alpha: float = 0.01,
+    min_effect_pct: float | None = None,
     runs_dir: Path | str | None = None,
+    simulation_draws: int = 2000,
 ) -> RegressionSection:
-    """Record a baseline from the run if none exists, check the run against it, calibrate the
-    gate on the run's own repetitions and collect the trend across recorded runs.
+    """Check the run against the stored baseline of its profile (recording one from the run when
+    none exists, and then not checking), calibrate the gate at the run's size, collect the trend.
 
     Parameters
     ----------
@@ -214,18 +351,23 @@ def regression_section(
         (:func:`quiz_study.paths.notebook_data_path`).
     baseline_name : str
         Empty: :func:`default_baseline_name` of the run's profile and candidate variant.
-    threshold, alpha : float
-        The gate, as in :func:`suitebench.regression.check_regressions`.
-    calibration_trials : int
-        Random splits for :func:`suitebench.regression.calibrate`; 0 skips the calibration.
+    alpha : float
+        The gate's family-wise false-alarm rate.
+    min_effect_pct : float, optional
+        Minimum effect in percent; None: the baseline's calibration, else the default
+        (:data:`suitebench.regression.DEFAULT_STORED_MIN_EFFECT`).
     runs_dir : path, optional
-        Runs for the trend (default: the run's parent); same profile only.
+        Runs for the trend and the session pairs of the calibration (default: the run's parent);
+        same profile only.
+    simulation_draws : int
+        Draws of the calibration simulated from this run's noise; 0 skips it.
     """
     from quiz_study import tables
     from suitebench import regression
     from suitebench.metadata import COMPARABLE_KEYS, metadata_differences
 
     run_dir = Path(run_dir)
+    runs_dir = Path(runs_dir) if runs_dir is not None else run_dir.parent
     baselines_dir = paths.notebook_data_path(baselines_dir)
     run = store.load_run(run_dir)
     settings = tables.analysis_settings(run)
@@ -248,36 +390,40 @@ def regression_section(
             },
         )
     baseline = regression.load_baseline(name, baselines_dir)
-    recorded_on = baseline.metadata.get("environment") or {}
-    differences = metadata_differences(recorded_on, run.metadata.get("environment") or {}, keys=COMPARABLE_KEYS)
-    environment_note = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in differences.items())
-    check = None
-    if not differences:
-        check = regression.check_regressions(
-            run.timings,
-            baseline=baseline,
-            variant=baseline.variant if baseline.variant in run.variants else variant,
-            threshold=threshold,
-            alpha=alpha,
-            seed=settings.seed,
-            n_resamples=settings.n_resamples,
+    check, note = None, ""
+    min_effect = None if min_effect_pct is None else min_effect_pct / 100.0
+    if recorded_now:
+        note = (
+            f"Baseline '{name}' did not exist: recorded it now from this run ({variant}). A run is never checked "
+            "against a baseline recorded from itself; the next run of this profile is checked against it."
         )
-    calibration, note = None, ""
-    if calibration_trials <= 0:
-        note = "calibration skipped (calibration_trials = 0)"
+    elif run.run_id in baseline.source_run_ids:
+        note = f"Baseline '{name}' was recorded from this run: nothing to check it against."
     else:
-        try:
-            calibration = regression.calibrate(
-                run.timings,
-                variant=variant,
-                threshold=threshold,
-                alpha=alpha,
-                n_trials=calibration_trials,
-                seed=settings.seed,
-            )
-        except USER_ERRORS as problem:
-            note = f"no calibration for this run: {problem} (profiles standard and full have enough)"
-    trend = tables.trend_table(runs_dir if runs_dir is not None else run_dir.parent, profile=settings.profile)
+        recorded_on = baseline.metadata.get("environment") or {}
+        differences = metadata_differences(recorded_on, run.metadata.get("environment") or {}, keys=COMPARABLE_KEYS)
+        if differences:
+            described = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in differences.items())
+            note = f"No check: the baseline was measured on another machine or Python ({described})."
+        else:
+            try:
+                check = regression.check_regressions(
+                    run.timings,
+                    baseline=baseline,
+                    variant=baseline.variant if baseline.variant in run.variants else variant,
+                    alpha=alpha,
+                    min_effect=min_effect,
+                    calibration=regression.load_calibration(name, baselines_dir),
+                )
+            except USER_ERRORS as problem:
+                note = f"No check: {problem}"
+    used_m = check.gate.min_effect if check is not None else (min_effect or regression.DEFAULT_STORED_MIN_EFFECT)
+    calibrated = gate_calibration(
+        run_dir, runs_dir=runs_dir, alpha=alpha, min_effect=used_m, simulation_draws=simulation_draws
+    )
+    calibration, simulated = calibrated.enumerated, calibrated.simulated
+    notes = list(calibrated.notes)
+    trend = tables.trend_table(runs_dir, profile=settings.profile)
     return RegressionSection(
         run_id=run.run_id,
         variant=variant,
@@ -285,26 +431,33 @@ def regression_section(
         baseline_path=path,
         baseline_source_runs=tuple(baseline.source_run_ids),
         recorded_now=recorded_now,
-        environment_note=environment_note,
+        check_note=note,
         check=check,
         calibration=calibration,
-        calibration_note=note,
+        simulated=simulated,
+        calibration_note="; ".join(notes),
         trend=trend,
     )
 
 
 def regression_tables(section: RegressionSection) -> dict[str, pd.DataFrame]:
-    """The regression notebook's tables: ``comparisons`` (per test, against the baseline; empty
-    when not checked), ``findings``, ``calibration`` (rates; empty when not calibrated), ``trend``."""
-    from dataclasses import asdict
-
+    """The regression notebook's tables: ``gate`` (the components; empty when not checked),
+    ``localisation`` (tests, only when the gate fired), ``counters`` (increases),
+    ``calibration`` (enumerated rates and the rates simulated from this run's noise), ``trend``."""
     check = section.check
-    comparisons = check.comparisons if check is not None else pd.DataFrame()
-    findings = (
-        pd.DataFrame([asdict(f) for f in check.findings]) if check is not None and check.findings else pd.DataFrame()
+    empty = pd.DataFrame()
+    calibration = GateCalibrationSection(
+        n_per_side=section.calibration.n_per_side if section.calibration is not None else 0,
+        enumerated=section.calibration,
+        simulated=section.simulated,
     )
-    calibration = section.calibration.rates if section.calibration is not None else pd.DataFrame()
-    return {"comparisons": comparisons, "findings": findings, "calibration": calibration, "trend": section.trend}
+    return {
+        "gate": check.gate.components if check is not None else empty,
+        "localisation": check.localisation[check.localisation["flagged"]] if check is not None else empty,
+        "counters": check.counters if check is not None else empty,
+        "calibration": calibration.rates,
+        "trend": section.trend,
+    }
 
 
 def format_regression(section: RegressionSection) -> list[str]:
@@ -312,44 +465,30 @@ def format_regression(section: RegressionSection) -> list[str]:
     from suitebench import regression
 
     lines = []
-    if section.recorded_now:
-        lines.append(
-            f"Baseline '{section.baseline_name}' did not exist: recorded it now from this run ({section.variant}), "
-            "so this first check compares the run with itself and cannot flag anything."
-        )
+    if section.check is None:
+        lines.append(section.check_note)
     else:
         lines.append(
             f"Checked against stored baseline '{section.baseline_name}' (recorded from run(s) "
             f"{', '.join(section.baseline_source_runs)})."
         )
-    if section.check is None:
-        lines.append(f"No check: the baseline was measured on another machine or Python ({section.environment_note}).")
-    else:
         lines += regression.format_check(section.check)
-    if section.calibration is None:
-        lines.append(section.calibration_note)
-    else:
-        lines += regression.format_calibration(section.calibration)
+    lines += GateCalibrationSection(
+        n_per_side=section.calibration.n_per_side if section.calibration is not None else 0,
+        enumerated=section.calibration,
+        simulated=section.simulated,
+        notes=(section.calibration_note,) if section.calibration_note else (),
+    ).lines()
+    lines.append(
+        f"Minimum effect of the stored-baseline mode: {regression.DEFAULT_STORED_MIN_EFFECT * 100:.0f} % until "
+        f"`python -m harness baseline calibrate {section.baseline_name} --run ...` has stored a calibration from at "
+        f"least {regression.MIN_CALIBRATION_SESSIONS} A/A sessions; the same-session mode "
+        "(`python -m harness check --against-rev REV`) needs none."
+    )
     return lines
 
 
 # ---------------------------------------------------------------- the study
-
-
-def new_run_id() -> str:
-    """A fresh run id: local time stamp plus 4 random hex digits (sorts by start time)."""
-    import datetime as dt
-
-    return f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
-
-
-def _resume_command(
-    run_id: str, study_paths: StudyPaths, output_root: Path | str | None, sections: Sequence[str] | None = None
-) -> str:
-    command = f"python run_all.py --resume {run_id}"
-    if sections is not None:
-        command += f" --with {','.join(sections) or 'none'}"
-    return command + (f" --output-root {study_paths.output_root}" if output_root is not None else "")
 
 
 def measure_sections(
@@ -402,9 +541,23 @@ def measure_sections(
             progress=progress,
             run_prefix=report_sections.why_run_prefix(run_id),
             resume=resume,
+            annotations={"main_profile": profile.name},
+            compute_tables=False,
         )
         recorded["why"] = list(result.run_dirs.values())
     return recorded
+
+
+def _main_run_started_before_why(study_paths: StudyPaths, run_id: str) -> bool:
+    """True for a main run recorded before its why runs (as studies did before the why section
+    moved first): resuming it keeps that order."""
+    from quiz_study import sections as report_sections
+
+    why_dirs = report_sections.why_runs(study_paths.runs_dir / run_id)
+    if not why_dirs:
+        return True
+    main_started = str(store.read_metadata(study_paths.runs_dir / run_id).get("started_at") or "")
+    return all(main_started < str(store.read_metadata(path).get("started_at") or "") for path in why_dirs)
 
 
 def _replace_link(link: Path, target_name: str) -> None:
@@ -429,7 +582,8 @@ def _notebook_parameters(
 
         return {
             "runs_dir": str(study_paths.runs_dir),
-            "run_ids": [p.name for p in why_runs(run_dir)],
+            # The main run too: the why tables show its directly measured speedup beside the model's.
+            "run_ids": [p.name for p in why_runs(run_dir)] + [run_dir.name],
             "size_if_none": "",
             "seed": profile.seed,
         }
@@ -441,7 +595,7 @@ def _notebook_parameters(
             **common,
             "baselines_dir": str(study_paths.baselines_dir),
             "baseline_name": "",
-            "calibration_trials": profile.calibration_trials,
+            "simulation_draws": profile.calibration_draws,
         }
     return common
 
@@ -462,7 +616,7 @@ def render_reports(
     kernel_name: str = "python3",
     on_step: Callable[[str], None] | None = None,
     max_parallel: int | None = None,
-) -> tuple[Path, tuple[Path, ...], Path, dict[str, pd.DataFrame]]:
+) -> RenderedReport:
     """Execute the notebooks on a measured run, export the HTML report, write the tables as CSV.
 
     The notebooks only read the run (the regression notebook also writes its baseline, which no
@@ -472,8 +626,7 @@ def render_reports(
 
     Returns
     -------
-    tuple
-        ``(report directory, executed notebooks in NOTEBOOKS order, report.html, tables)``.
+    RenderedReport
 
     Raises
     ------
@@ -483,6 +636,7 @@ def render_reports(
     from concurrent.futures import ThreadPoolExecutor
 
     from quiz_study import html, notebooks, tables
+    from quiz_study import sections as report_sections
 
     run_dir = Path(run_dir)
     report_dir = study_paths.reports_dir / run_dir.name
@@ -494,7 +648,7 @@ def render_reports(
             max_parallel = os.cpu_count() or 1
     from quiz_study.sections import why_runs
 
-    names = NOTEBOOKS + ((WHY_NOTEBOOK,) if why_runs(run_dir) else ())
+    names = NOTEBOOKS + ((WHY_NOTEBOOK,) if why_runs(run_dir) and profile.why_notebook else ())
     workers = max(1, min(max_parallel, len(names), 4))
 
     def execute(name: str) -> Path:
@@ -513,8 +667,13 @@ def render_reports(
     order = sorted(names, key=lambda name: (name != REPORT_NOTEBOOK, name != "02_analysis", name))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
         futures = {name: pool.submit(execute, name) for name in order}
-        tables = tables.tables_for_run(run_dir)
-        write_tables(tables, report_dir / TABLES_DIR)
+        run_tables = tables.tables_for_run(run_dir)
+        write_tables(run_tables, report_dir / TABLES_DIR)
+        try:
+            # Computed while the notebooks run, for the end-of-study summary (cached by the files' versions).
+            report_sections.why_tables_for(run_dir)
+        except USER_ERRORS:
+            pass  # the summary says what went wrong
         failures = []
         executed = {}
         for name in names:
@@ -526,12 +685,17 @@ def render_reports(
         raise StudyError(" | ".join(failures))
     if on_step:
         on_step("exporting the HTML report")
-    html = html.export_html(
+    report_html = html.export_html(
         report_dir / f"{REPORT_NOTEBOOK}.ipynb",
         report_dir / REPORT_FILE,
         title=f"Validation report, run {run_dir.name}",
     )
-    return report_dir, tuple(executed[name] for name in names), html, tables
+    return RenderedReport(
+        report_dir=report_dir,
+        notebooks=tuple(executed[name] for name in names),
+        report_html=report_html,
+        tables=run_tables,
+    )
 
 
 def run_study(
@@ -581,7 +745,7 @@ def run_study(
         Any step failed (the message names it); ``suitebench.runner.RunInterrupted`` or
         :class:`StudyInterrupted` (both StudyErrors) when interrupted, data kept.
     """
-    from quiz_study import formatting, html, notebooks, tables
+    from quiz_study import formatting, notebooks
     from quiz_study import sections as report_sections
     from suitebench.runner import RunInterrupted
 
@@ -590,30 +754,53 @@ def run_study(
         raise StudyError("resuming needs the id of the run to continue")
     study_paths = StudyPaths.under(output_root)
     # Named here, not by the runner, so an interruption can say how to resume.
-    run_id = run_id or new_run_id()
+    run_id = run_id or store.new_run_id()
     # Fail before measuring for minutes when the report cannot be produced at the end.
     notebooks.check_kernel(kernel_name)
     for name in NOTEBOOKS:
         notebooks.notebook_path(name)
     started = time.perf_counter()
-    if on_step:
-        on_step(f"measuring ({chosen.name}: {chosen.description})")
-    try:
-        result = measure(profile=chosen, runs_dir=study_paths.runs_dir, run_id=run_id, resume=resume, progress=progress)
-    except RunInterrupted as interrupted:
-        raise StudyInterrupted(
-            f"{interrupted}; or finish the whole study with: "
-            f"{_resume_command(run_id, study_paths, output_root, sections)}"
-        ) from None
-    run_dir = result.run_dir
-    if resume:
+    main_exists = (study_paths.runs_dir / run_id / store.METADATA_FILE).is_file()
+    if resume and not main_exists:
+        from quiz_study.sections import why_runs
+
+        measured_first = why_runs(study_paths.runs_dir / run_id)
+        if not measured_first:
+            # Neither the main run nor the why runs measured before it: nothing to resume.
+            store.find_run(run_id, runs_dir=study_paths.runs_dir)
+        # Interrupted in the why section: the study keeps the profile it was started with.
+        stored = store.read_metadata(measured_first[0]).get("main_profile")
+        chosen = profiles.PROFILES.get(stored, chosen) if isinstance(stored, str) else chosen
+    if resume and main_exists:
         # A resumed run keeps the profile it was planned with.
-        stored = store.read_metadata(run_dir).get("profile")
+        stored = store.read_metadata(study_paths.runs_dir / run_id).get("profile")
         chosen = profiles.PROFILES.get(stored, chosen) if isinstance(stored, str) else chosen
     wanted = tuple(chosen.sections if sections is None else sections)
+    # The why section first: its processes warm the machine for the main run (Profile.warmup_after_why).
+    why_first = "why" in wanted and not (resume and main_exists and _main_run_started_before_why(study_paths, run_id))
     try:
+        if why_first:
+            measure_sections(
+                ("why",),
+                run_id=run_id,
+                profile=chosen,
+                runs_dir=study_paths.runs_dir,
+                resume=resume,
+                progress=progress,
+                on_step=on_step,
+            )
+        main_profile = dataclasses.replace(chosen, warmup=chosen.main_warmup(why_measured_first=why_first))
+        if on_step:
+            on_step(f"measuring ({chosen.name}: {chosen.description})")
+        result = measure(
+            profile=main_profile,
+            runs_dir=study_paths.runs_dir,
+            run_id=run_id,
+            resume=resume and main_exists,
+            progress=progress,
+        )
         measure_sections(
-            wanted,
+            tuple(name for name in wanted if not (why_first and name == "why")),
             run_id=result.run_id,
             profile=chosen,
             runs_dir=study_paths.runs_dir,
@@ -624,47 +811,41 @@ def run_study(
     except RunInterrupted as interrupted:
         raise StudyInterrupted(
             f"{interrupted}; or finish the whole study with: "
-            f"{_resume_command(result.run_id, study_paths, output_root, wanted)}"
+            f"{formatting.study_command(study_paths.runs_dir / run_id, sections=wanted)}"
         ) from None
+    run_dir = result.run_dir
     measured = time.perf_counter()
     try:
-        report_dir, executed, html, tables = render_reports(
+        rendered = render_reports(
             run_dir, profile=chosen, study_paths=study_paths, kernel_name=kernel_name, on_step=on_step
         )
-        tables_dir = report_dir / TABLES_DIR
         link = study_paths.reports_dir / LATEST_LINK
-        _replace_link(link, report_dir.name)
+        _replace_link(link, rendered.report_dir.name)
     except KeyboardInterrupt:
         raise StudyInterrupted(
             f"interrupted while reporting on run {result.run_id}; its measurements are kept in {run_dir}; "
-            f"make the report with: {_resume_command(result.run_id, study_paths, output_root)}"
+            f"make the report with: {formatting.study_command(run_dir)}"
         ) from None
     finished = time.perf_counter()
     return StudyResult(
         run_id=result.run_id,
         profile=chosen.name,
         run_dir=run_dir,
-        report_dir=report_dir,
-        report_html=html,
+        report_dir=rendered.report_dir,
+        report_html=rendered.report_html,
         latest_link=link,
-        notebooks=executed,
-        tables_dir=tables_dir,
-        verdicts=tables["verdicts"],
-        headline=tables["headline"],
+        notebooks=rendered.notebooks,
+        tables_dir=rendered.report_dir / TABLES_DIR,
+        verdicts=rendered.tables["verdicts"],
+        headline=rendered.tables["headline"],
         check=check,
         measure_s=measured - started,
         notebooks_s=finished - measured,
         total_s=finished - started,
         invalid_measured_repetitions=result.invalid_measured_repetitions,
-        reproducibility=tuple(formatting.format_reproducibility(tables)),
+        reproducibility=tuple(formatting.format_reproducibility(rendered.tables)),
         sections=tuple(report_sections.summary_lines(run_dir)),
     )
-
-
-def _ci(low: float, high: float, spec: str) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return "CI n/a"
-    return f"95 % CI {format(low, spec)} to {format(high, spec)}"
 
 
 def format_summary(result: StudyResult) -> list[str]:
@@ -683,8 +864,10 @@ def format_summary(result: StudyResult) -> list[str]:
     lines += ["", "speedup of transactional over baseline:"]
     for row in result.headline.itertuples(index=False):
         lines.append(
-            f"  {row.measure}: {row.speedup:.3g}x ({_ci(row.speedup_ci_low, row.speedup_ci_high, '.3g')}), "
-            f"{row.improvement_pct:.1f} % faster ({_ci(row.improvement_pct_ci_low, row.improvement_pct_ci_high, '.1f')})"
+            f"  {row.measure}: {row.speedup:.3g}x "
+            f"({formatting.ci_text(row.speedup_ci_low, row.speedup_ci_high, '.3g')}), "
+            f"{row.improvement_pct:.1f} % faster "
+            f"({formatting.ci_text(row.improvement_pct_ci_low, row.improvement_pct_ci_high, '.1f')})"
         )
     if result.invalid_measured_repetitions:
         lines.append(

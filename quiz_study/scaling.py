@@ -35,7 +35,7 @@ from scipy import stats as scipy_stats
 
 from quiz_architectures.architectures import PRESETS, Switches, parse_spec
 from quiz_study.errors import StudyError
-from suitebench.stats import FIXTURE_PREFIX, measured_repetitions, measured_totals
+from suitebench.stats import FIXTURE_PREFIX, measured_repetitions, measured_totals, t_interval
 
 KNOBS: tuple[str, ...] = ("extra_tables", "reference_rows", "copies")
 ARCHITECTURES: tuple[str, ...] = ("baseline", "transactional")
@@ -236,14 +236,6 @@ class Slope:
     cov_type: str
 
 
-def _interval(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
-    if not (df >= 1 and np.isfinite(se)):
-        return float("nan"), float("nan"), float("nan")
-    quantile = scipy_stats.t.ppf(1 - alpha / 2, df)
-    p_value = float(2 * scipy_stats.t.sf(abs(estimate / se), df)) if se > 0 else float("nan")
-    return estimate - quantile * se, estimate + quantile * se, p_value
-
-
 def fit_line(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05) -> Slope:
     """Ordinary least squares y = a + b x with a t interval for b (NaN when df = n - 2 < 1).
 
@@ -258,8 +250,17 @@ def fit_line(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05) -> Slope:
     result = sm.OLS(y, sm.add_constant(x)).fit()
     df = float(result.df_resid)
     se = float(np.sqrt(result.cov_params()[1, 1])) if df >= 1 else float("nan")
-    low, high, p_value = _interval(float(result.params[1]), se, df, alpha)
-    return Slope(float(result.params[1]), low, high, p_value, float(result.params[0]), se, df, "nonrobust")
+    slope = t_interval(float(result.params[1]), se, df, confidence_level=1 - alpha)
+    return Slope(
+        slope_s_per_unit=slope.estimate,
+        ci_low_s_per_unit=slope.ci_low,
+        ci_high_s_per_unit=slope.ci_high,
+        p_value=slope.p_value,
+        intercept_s=float(result.params[0]),
+        se_s_per_unit=se,
+        df=df,
+        cov_type="nonrobust",
+    )
 
 
 def fit_per_test_slope(frame: pd.DataFrame, *, alpha: float = 0.05) -> Slope:
@@ -282,12 +283,19 @@ def fit_per_test_slope(frame: pd.DataFrame, *, alpha: float = 0.05) -> Slope:
         result = model.fit()
         df, cov_type = float(result.df_resid), "nonrobust"
         variance = float(np.asarray(result.cov_params())[-1, -1]) if df >= 1 else float("nan")
-    slope = float(np.asarray(result.params)[-1])
     se = float(np.sqrt(variance)) if variance >= 0 else float("nan")
-    low, high, p_value = _interval(slope, se, df, alpha)
-    # Intercept at x = 0 for the average test (the mean of the test effects).
-    intercept = float(np.asarray(result.params)[:-1].mean())
-    return Slope(slope, low, high, p_value, intercept, se, df, cov_type)
+    slope = t_interval(float(np.asarray(result.params)[-1]), se, df, confidence_level=1 - alpha)
+    return Slope(
+        slope_s_per_unit=slope.estimate,
+        ci_low_s_per_unit=slope.ci_low,
+        ci_high_s_per_unit=slope.ci_high,
+        p_value=slope.p_value,
+        # At x = 0 for the average test (the mean of the test effects).
+        intercept_s=float(np.asarray(result.params)[:-1].mean()),
+        se_s_per_unit=se,
+        df=df,
+        cov_type=cov_type,
+    )
 
 
 def scaling_slopes(timings: pd.DataFrame, repetitions: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -370,12 +378,8 @@ def project_suite(
             point = np.array([1.0, float(n_tests)])
             projected = float(point @ result.params)
             df = float(result.df_resid)
-            if df >= 1:
-                se = float(np.sqrt(point @ result.cov_params() @ point))
-                quantile = scipy_stats.t.ppf(1 - alpha / 2, df)
-                low, high = projected - quantile * se, projected + quantile * se
-            else:
-                se, low, high = float("nan"), float("nan"), float("nan")
+            se = float(np.sqrt(point @ result.cov_params() @ point)) if df >= 1 else float("nan")
+            interval = t_interval(projected, se, df, confidence_level=1 - alpha)
             estimates[architecture] = (projected, se)
             per_test = slopes[
                 (slopes["architecture"] == architecture)
@@ -389,8 +393,8 @@ def project_suite(
                     "measure": measure,
                     "n_tests": n_tests,
                     "projected_s": projected,
-                    "ci_low_s": low,
-                    "ci_high_s": high,
+                    "ci_low_s": interval.ci_low,
+                    "ci_high_s": interval.ci_high,
                     "df": df,
                     "measured_n_min": int(x.min()),
                     "measured_n_max": int(x.max()),

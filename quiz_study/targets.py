@@ -18,16 +18,20 @@ import pandas as pd
 
 from quiz_study.errors import StudyError
 from suitebench.stats import (
-    DEFAULT_RESAMPLES,
+    MEDIAN_TEST_ESTIMAND,
     SUITE_TESTS_SUM,
-    bootstrap_interval,
     check_variants,
-    compare_suite,
+    comparable_tests,
     format_cell,
+    geometric_mean_interval,
     improvement_from_speedup,
     measured_totals,
     median_test_improvement,
+    repetitions_to_settle,
     require_columns,
+    speedup_from_improvement,
+    suite_samples,
+    welch_log_ratio,
 )
 from suitebench.store import TIMING_COLUMNS, as_bool
 
@@ -96,22 +100,31 @@ SEED_CLAIMS: tuple[SeedClaim, ...] = (
 
 VERDICT_COLUMNS = (
     "criterion",
+    "primary_measure",
     "measured",
     "ci_low",
     "ci_high",
     "target",
     "unit",
+    "verdict",
     "passed",
-    "conclusive",
+    "repetitions_to_settle",
     "how",
 )
+MET, NOT_MET, UNDETERMINED = "met", "not met", "undetermined"
 
 
-def conclusive(ci_low: float, ci_high: float, *, passes: Callable[[float], bool]) -> bool:
-    """True when the whole interval is on one side of the target."""
+def three_state(ci_low: float, ci_high: float, *, passes: Callable[[float], bool]) -> str:
+    """``met`` when the whole interval is on the target's good side, ``not met`` when it is all
+    on the bad side, ``undetermined`` when it straddles the target (or is missing)."""
     if math.isnan(ci_low) or math.isnan(ci_high):
-        return False
-    return passes(ci_low) == passes(ci_high)
+        return UNDETERMINED
+    low, high = passes(ci_low), passes(ci_high)
+    if low and high:
+        return MET
+    if not low and not high:
+        return NOT_MET
+    return UNDETERMINED
 
 
 def _closest(name: str, candidates: Sequence[str]) -> str:
@@ -126,14 +139,15 @@ def acceptance_verdicts(
     baseline: str,
     candidate: str,
     api_test: str,
-    seed: int,
+    seed: int = 0,
+    tests: Sequence[str] | None = None,
     suite_target_pct: float = 70.0,
     api_target_s: float = 0.5,
     test_target_pct: float = 70.0,
-    n_resamples: int = DEFAULT_RESAMPLES,
+    n_resamples: int | None = None,
     confidence_level: float = 0.95,
 ) -> pd.DataFrame:
-    """The seed document's acceptance targets, measured.
+    """The seed document's acceptance targets, measured, each on one declared primary measure.
 
     Parameters
     ----------
@@ -145,22 +159,26 @@ def acceptance_verdicts(
         Variant labels (the old and the new architecture).
     api_test : str
         Node id of the API test held to the "< 0.5 s" target.
-    seed : int
-        Seeds every bootstrap.
+    seed, n_resamples
+        Ignored (every interval is analytic); accepted for callers of the former bootstraps.
+    tests : sequence of str, optional
+        The test set every timing criterion uses (default :func:`suitebench.stats.comparable_tests`:
+        tests that passed in every process of both variants).
     suite_target_pct, api_target_s, test_target_pct : float
-        The targets: suite improvement >= 70 %, API test median < 0.5 s, median per-test
-        improvement >= 70 %.
-    n_resamples, confidence_level
-        Bootstrap settings (percentile intervals).
+        The targets: suite improvement >= 70 %, API test < 0.5 s, median per-test improvement >= 70 %.
+    confidence_level : float
+        Of the intervals.
 
     Returns
     -------
     DataFrame
-        One row per criterion with columns ``criterion, measured, ci_low, ci_high, target, unit,
-        passed, conclusive, how``. ``passed`` compares the point estimate with the target;
-        ``conclusive`` is True when the whole interval lies on the same side of the target
-        (for the failure count, which has no sampling error, always True). A criterion that
-        cannot be measured (no valid repetitions) has NaN and ``passed`` False.
+        One row per criterion: ``criterion, primary_measure, measured, ci_low, ci_high, target,
+        unit, verdict, passed, repetitions_to_settle, how``. ``verdict`` is ``met`` (the whole
+        interval on the target's good side), ``not met`` (all of it on the bad side) or
+        ``undetermined`` (it straddles the target); ``passed`` is True only for ``met``.
+        ``repetitions_to_settle`` (undetermined only) is the number of repetitions per side at
+        which the interval would clear the target if the estimate and the spread stayed as
+        measured (NaN: settled, or no number would do).
 
     Raises
     ------
@@ -170,76 +188,74 @@ def acceptance_verdicts(
     require_columns(timings, TIMING_COLUMNS, "timings")
     require_columns(repetitions, ("variant", "repetition", "valid", "warmup", "wall_s"), "repetitions")
     check_variants(timings, baseline, candidate)
-    seeds = np.random.SeedSequence(seed).spawn(3)
+    if api_test not in set(timings["test"].astype(str)):
+        known = sorted(set(timings["test"].astype(str)))
+        raise StudyError(f"API test {api_test!r} not in the timings{_closest(api_test, known)}")
+    if tests is None:
+        tests = comparable_tests(timings, variants=[baseline, candidate]).tests
+    tests = list(tests)
     rows = []
-
-    suite = (
-        compare_suite(
-            timings,
-            None,
-            baseline=baseline,
-            candidate=candidate,
-            seed=seeds[0],
-            n_resamples=n_resamples,
-            confidence_level=confidence_level,
-        )
-        .set_index("unit")
-        .loc[SUITE_TESTS_SUM]
-    )
-    measured = float(suite["improvement_pct"])
-    low = improvement_from_speedup(float(suite["speedup_ci_low"]))
-    high = improvement_from_speedup(float(suite["speedup_ci_high"]))
     at_least = lambda target: lambda value: value >= target  # noqa: E731
+
+    def settle(unit_variances: Sequence[float], distance: float, verdict: str) -> float:
+        if verdict != UNDETERMINED:
+            return math.nan
+        n = repetitions_to_settle(unit_variances=unit_variances, distance=distance, confidence_level=confidence_level)
+        return float(n) if n is not None else math.nan
+
+    # Suite: the sum of the test totals per process (the wall time and the per-test figures are
+    # shown in the headline, but only this decides the criterion).
+    samples = suite_samples(timings, None, variants=[baseline, candidate], tests=tests)
+    base = samples.loc[samples["variant"] == baseline, "seconds"].to_numpy(float)
+    cand = samples.loc[samples["variant"] == candidate, "seconds"].to_numpy(float)
+    ratio = welch_log_ratio(base, cand, confidence_level=confidence_level)
+    low, high = improvement_from_speedup(ratio.ci_low), improvement_from_speedup(ratio.ci_high)
+    verdict = three_state(low, high, passes=at_least(suite_target_pct))
+    variances = [np.log(base).var(ddof=1), np.log(cand).var(ddof=1)] if min(base.size, cand.size) > 1 else [math.nan]
     rows.append(
         dict(
             criterion=f"suite improvement >= {suite_target_pct:g} %",
-            measured=measured,
+            primary_measure=f"{SUITE_TESTS_SUM} per process, over the {len(tests)} comparable tests",
+            measured=improvement_from_speedup(ratio.ratio),
             ci_low=low,
             ci_high=high,
             target=suite_target_pct,
             unit="%",
-            passed=bool(measured >= suite_target_pct),
-            conclusive=conclusive(low, high, passes=at_least(suite_target_pct)),
+            verdict=verdict,
+            passed=verdict == MET,
+            repetitions_to_settle=settle(
+                variances, abs(math.log(ratio.ratio) - math.log(speedup_from_improvement(suite_target_pct))), verdict
+            ),
             how=(
-                "per repetition, sum of all tests' total seconds; (1 - median cand / median base) "
-                f"x 100 over {int(suite['n_base'])} + {int(suite['n_cand'])} repetitions; "
-                f"{confidence_level:.0%} two-sample percentile bootstrap of the ratio of medians"
+                f"per process, the sum of the total seconds of the {len(tests)} tests that passed in every "
+                f"process of both variants; (1 - 1 / ratio of geometric means) x 100 over {base.size} + "
+                f"{cand.size} processes; {confidence_level:.0%} Welch t interval on log seconds"
             ),
         )
     )
 
     totals = measured_totals(timings, variants=[candidate])
-    if api_test not in set(timings["test"].astype(str)):
-        known = sorted(set(timings["test"].astype(str)))
-        raise StudyError(f"API test {api_test!r} not in the timings{_closest(api_test, known)}")
     api = totals.loc[totals["test"] == api_test, "seconds"].to_numpy(float)
-    measured = float(np.median(api)) if api.size else math.nan
-    low = high = math.nan
-    if api.size >= 2 and np.ptp(api) > 0:
-        low, high, _ = bootstrap_interval(
-            (api,),
-            lambda x, axis=-1: np.median(x, axis=axis),
-            rng=np.random.default_rng(seeds[1]),
-            n_resamples=n_resamples,
-            confidence_level=confidence_level,
-            method="percentile",
-        )
-    elif api.size >= 2:
-        low = high = measured
+    geo = geometric_mean_interval(api, confidence_level=confidence_level)
     below = lambda value: value < api_target_s  # noqa: E731
+    verdict = three_state(geo.ci_low, geo.ci_high, passes=below)
     rows.append(
         dict(
             criterion=f"API test < {api_target_s:g} s",
-            measured=measured,
-            ci_low=low,
-            ci_high=high,
+            primary_measure="geometric mean over processes of the API test's total seconds (candidate)",
+            measured=geo.geomean,
+            ci_low=geo.ci_low,
+            ci_high=geo.ci_high,
             target=api_target_s,
             unit="s",
-            passed=bool(measured < api_target_s),
-            conclusive=conclusive(low, high, passes=below),
+            verdict=verdict,
+            passed=verdict == MET,
+            repetitions_to_settle=settle(
+                [geo.log_sd**2], abs(math.log(geo.geomean) - math.log(api_target_s)) if api.size else math.nan, verdict
+            ),
             how=(
-                f"median total (setup + call + teardown) seconds of {api_test} under {candidate} "
-                f"over {api.size} repetitions; {confidence_level:.0%} percentile bootstrap of the median"
+                f"geometric mean of the total (setup + call + teardown) seconds of {api_test} under {candidate} "
+                f"over {api.size} processes; {confidence_level:.0%} one-sample t interval on log seconds"
             ),
         )
     )
@@ -250,45 +266,54 @@ def acceptance_verdicts(
         f"{variant}: {int((invalid['variant'] == variant).sum())} of {int((reps['variant'] == variant).sum())}"
         for variant in (baseline, candidate)
     )
+    verdict = MET if (len(invalid) == 0 and len(reps) > 0) else NOT_MET
     rows.append(
         dict(
             criterion="no failing tests",
+            primary_measure="repetitions with a failed or erroring test, or an unfinished process",
             measured=float(len(invalid)),
             ci_low=math.nan,
             ci_high=math.nan,
             target=0.0,
             unit="invalid repetitions",
-            passed=bool(len(invalid) == 0 and len(reps) > 0),
-            conclusive=True,
+            verdict=verdict,
+            passed=verdict == MET,
+            repetitions_to_settle=math.nan,
             how=(
                 "count of repetitions (warm-ups included) with a failed or erroring test or an "
-                f"unfinished process ({per_variant}); these are excluded from every timing statistic"
+                f"unfinished process ({per_variant}); these are excluded from every timing statistic; "
+                "counted exactly, no sampling error"
             ),
         )
     )
 
-    measured, low, high, n_tests = median_test_improvement(
-        timings,
-        baseline=baseline,
-        candidate=candidate,
-        seed=seeds[2],
-        n_resamples=n_resamples,
-        confidence_level=confidence_level,
+    median = median_test_improvement(
+        timings, baseline=baseline, candidate=candidate, tests=tests, confidence_level=confidence_level
+    )
+    verdict = three_state(median.ci_low, median.ci_high, passes=at_least(test_target_pct))
+    distance = (
+        abs(
+            math.log(speedup_from_improvement(median.improvement_pct))
+            - math.log(speedup_from_improvement(test_target_pct))
+        )
+        if math.isfinite(median.improvement_pct)
+        else math.nan
     )
     rows.append(
         dict(
             criterion=f"median per-test improvement >= {test_target_pct:g} %",
-            measured=measured,
-            ci_low=low,
-            ci_high=high,
+            primary_measure=f"median over the {median.n_tests} comparable tests of each test's improvement",
+            measured=median.improvement_pct,
+            ci_low=median.ci_low,
+            ci_high=median.ci_high,
             target=test_target_pct,
             unit="%",
-            passed=bool(measured >= test_target_pct),
-            conclusive=conclusive(low, high, passes=at_least(test_target_pct)),
+            verdict=verdict,
+            passed=verdict == MET,
+            repetitions_to_settle=settle(list(median.unit_variances), distance, verdict),
             how=(
-                f"median over {n_tests} tests of (1 - median cand / median base) x 100 of each "
-                f"test's total seconds; {confidence_level:.0%} percentile bootstrap resampling "
-                "whole repetitions of each variant"
+                f"{MEDIAN_TEST_ESTIMAND}: median over {median.n_tests} tests of (1 - 1 / ratio of geometric means) "
+                f"x 100; {confidence_level:.0%} t interval from a delete-one-process jackknife on each side"
             ),
         )
     )
@@ -298,25 +323,28 @@ def acceptance_verdicts(
 # --------------------------------------------------------------------------- formatting
 
 
+def verdict_text(verdict: str, repetitions: float) -> str:
+    """``met``, ``not met``, or ``undetermined (about N repetitions per side would settle it)``."""
+    if verdict != UNDETERMINED:
+        return verdict
+    if math.isnan(repetitions):
+        return "undetermined (the interval straddles the target; no feasible number of repetitions settles it)"
+    return f"undetermined (about {int(repetitions)} repetitions per side would settle it)"
+
+
 def format_verdicts(verdicts: pd.DataFrame) -> list[str]:
     """One line per acceptance criterion (:func:`acceptance_verdicts`).
-
-    Parameters
-    ----------
-    verdicts : DataFrame
-        Output of :func:`acceptance_verdicts`.
 
     Returns
     -------
     list of str
-        ``"PASS suite improvement >= 70 %: 81.2 % [CI 79.0, 83.1] (conclusive)"`` and the like.
+        ``"met: suite improvement >= 70 %: 81.2 % [CI 79.0, 83.1]"`` and the like.
     """
     lines = []
     for row in verdicts.itertuples(index=False):
-        status = "PASS" if row.passed else "FAIL"
-        text = f"{status} {row.criterion}: {format_cell(row.measured, '.4g')} {row.unit}"
+        text = f"{verdict_text(row.verdict, row.repetitions_to_settle)}: {row.criterion}: "
+        text += f"{format_cell(row.measured, '.4g')} {row.unit}"
         if not (math.isnan(row.ci_low) or math.isnan(row.ci_high)):
             text += f" [CI {row.ci_low:.4g}, {row.ci_high:.4g}]"
-        text += " (conclusive)" if row.conclusive else " (inconclusive: the interval straddles the target)"
         lines.append(text)
     return lines

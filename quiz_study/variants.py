@@ -7,8 +7,9 @@ at all, so serial figures carry no xdist overhead). The label keeps the suffix, 
 parallel runs of one architecture are separate variants of one interleaved run.
 
 `run_benchmark` is the engine's, with the study's defaults: the suite under study, the project's
-run directory, the architectures' packages recorded in metadata, and a PostgreSQL server started
-once around every run that has a variant on storage=postgres.
+run directory, the architectures' packages recorded in metadata and fingerprinted with the suite
+(`MEASURED_PACKAGES`), and a PostgreSQL server started once around every run that has a variant
+on storage=postgres.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import importlib.util
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from quiz_architectures import pg
 from quiz_architectures.architectures import PRESETS, parse_spec
@@ -44,9 +45,19 @@ SUITE_PACKAGES: tuple[str, ...] = (
     "psycopg",
 )
 STUDY_COMMAND = "python -m harness run"
+# What the suite's processes import besides the suite itself (the engine adds its own plugin):
+# the code a run's fingerprint covers, so a resume after an edit of any of it is refused.
+MEASURED_PACKAGES: tuple[Path, ...] = (paths.ROOT / "quiz_api", paths.ROOT / "quiz_architectures")
 
 
-def split_variant(spec: str) -> tuple[str, str | None]:
+class SplitVariant(NamedTuple):
+    """A variant spec's architecture and its worker count (None: serial)."""
+
+    architecture: str
+    workers: str | None
+
+
+def split_variant(spec: str) -> SplitVariant:
     """`"baseline@n=2"` -> `("baseline", "2")`; no suffix -> `(spec, None)` (serial).
 
     Raises
@@ -56,10 +67,10 @@ def split_variant(spec: str) -> tuple[str, str | None]:
     """
     architecture, mark, workers = spec.strip().partition(WORKERS_MARK)
     if not mark:
-        return architecture, None
+        return SplitVariant(architecture, None)
     if not _WORKERS.match(workers):
         raise StudyError(f"bad worker count {workers!r} in {spec!r}: use a positive integer or auto, e.g. baseline@n=2")
-    return architecture, workers
+    return SplitVariant(architecture, workers)
 
 
 def variant_label(architecture_label: str, workers: str | None) -> str:
@@ -91,7 +102,7 @@ def resolve_variants(specs: Iterable[str]) -> list[Variant]:
 
 
 def needs_postgres(labels: Iterable[str]) -> bool:
-    return any(parse_spec(split_variant(label)[0]).storage == "postgres" for label in labels)
+    return any(parse_spec(split_variant(label).architecture).storage == "postgres" for label in labels)
 
 
 POSTGRES_SERVICE = Service(
@@ -138,6 +149,7 @@ def run_benchmark(
         cwd=paths.ROOT,
         services=[POSTGRES_SERVICE] if needs_postgres(labels) else [],
         metadata_packages=SUITE_PACKAGES,
+        code_paths=MEASURED_PACKAGES,
         resume_hint=STUDY_COMMAND,
         **options,
     )

@@ -1,146 +1,195 @@
-"""The "why is it faster" study: attribution, floor and scaling runs, and every table from their files.
+"""The "why is it faster" study: the factorial, the floor and the scaling runs, and every table from their files.
 
 `run_why_study(profile_size=...)` records the runs of one size and returns their tables;
 `why_tables(*run_dirs)` regenerates the same tables from run directories alone (each run's role
-is read from its variants: factorial cells -> attribution, the floor variant -> floor, preset +
-one scale knob -> scaling). Sizes (`why_plan`):
+is read from its variants: the 12 design cells -> attribution, the floor variant -> floor,
+preset + one scale knob -> scaling, exactly the two presets -> the main run's direct contrast).
 
-* smoke: the one-factor-at-a-time path design (5 cells) plus a 2-point sweep of extra_tables and
-  copies on both presets in the same run, on 2 tests (auth, crud); the floor on 1 of them;
-  1 repetition; 12 processes. Checks that everything runs (reference_rows is not swept); its
-  intervals are not worth reading.
-* standard: an 8-cell D-optimal fraction (all six switches) plus a 2-point sweep of every knob on
-  both presets in the same run, on 4 tests (auth, crud, jwt, middleware); the floor on 1 of
-  them; 1 repetition; 17 processes. Whole-suite slopes and the projection have no interval at
-  this size (two points per knob, no residual degrees of freedom): full has them.
-* full: the 48-cell factorial (3 repetitions, cell order random per block) on one test per
-  category (7 tests); a 5-point sweep of every knob on the same 7 tests in its own run
-  (extra_tables 0-100, reference_rows 0-10,000, copies 1-50, i.e. 7 to 350 tests; 2
-  repetitions); the floor on the same 7 tests (3 repetitions). About half an hour on the study
-  machine. The whole suite in all 48 cells would take hours: one test per category is the
-  stated trade (the attribution is a per-test model, so it needs cells more than tests).
+Sizes (`why_plan`):
 
-The small sizes select one established test per category with `-k` (`SUBSET_TESTS`); the floor
-then runs on tests that passed under baseline in the design run. The selection is stored in
-each run's metadata.
+* smoke: the 12 cells once each on one test (auth), the floor on that test for one block,
+  forked processes (`quiz_study.forkserver`): ~15 processes, a few seconds. Checks that
+  everything runs; no interval (one process per cell leaves no residual df).
+* standard (in the default report): the 12 cells x 3 processes, interleaved in random order,
+  on a stratified sample of one test per category (7 tests, seeded, the strict-xfail tests
+  excluded), each test weighted by its category's size in the suite so the time-weighted value
+  estimates the whole suite's summed time; the floor on the same 7 tests (floor and
+  transactional, 3 blocks). Forked processes: 36 + 42 processes in about half a minute, where
+  fresh interpreters would take ~4 minutes (start-up is ~3 s a process; the section would not
+  fit the default budget). Residual df 24.
+* full: the 12 cells x 5 fresh processes on the whole suite (no sampling: the shares are the
+  suite's own); the floor on two tests per category under floor, transactional and baseline,
+  5 blocks; the scaling sweep (5 points per knob on one test per category, 2 repetitions).
+  About half an hour.
+
+What the sample means: the intervals are conditional on the tests drawn (every cell runs the
+same tests, so test-to-test variation is not in them); with one test per category the
+weighted sums estimate the suite's, but a category's drawn test may be faster or slower than
+its category's average. The full size measures the whole suite and so carries no such caveat.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from quiz_architectures.architectures import parse_spec
-from quiz_study import attribution, floor, paths, scaling
-from quiz_study import design as design_mod
+from quiz_study import attribution, design, floor, formatting, paths, scaling
 from quiz_study.errors import USER_ERRORS, StudyError
+from quiz_study.forkserver import NO_PLUGIN_AUTOLOAD, ForkServer
 from quiz_study.variants import run_benchmark
 from suitebench import store
 
 Size = Literal["smoke", "standard", "full"]
 SIZES: tuple[str, ...] = ("smoke", "standard", "full")
 PROFILE_PREFIX = "why-"
+PARTS: tuple[str, ...] = ("factorial", "floor", "scaling")
 DEFAULT_TIMEOUT_S = 600.0
+CATEGORIES: tuple[str, ...] = ("auth", "jwt", "crud", "middleware", "workflow", "isolation", "integration")
+# Tests that xfail (strictly) under the baseline's own wiring: they pass in no cell with it.
+NOT_EVERYWHERE_MARKER = "needs_shared_transaction"
+# The characters pytest's -k accepts in one name.
+_K_NAME = re.compile(r"^[\w:+\-.\[\]\\/]+$")
 
 
 @dataclass(frozen=True)
 class WhyPlan:
     """What one size of the study runs (see the module docstring).
 
-    `subset_categories`: one test per category for the design and sweep runs (None = the whole
-    suite); `sweep_joins_design`: the sweep's variants run in the design's run (same tests);
-    else `sweep_selection` selects its own run's tests; `floor_tests`: how many of the subset
-    the floor runs on (None = every test of the suite).
+    `tests_per_category`: the factorial's stratified sample (None: the whole suite);
+    `categories`: the categories sampled (None: all); `forked`: processes forked from a
+    pre-imported interpreter (`quiz_study.forkserver`) instead of fresh interpreters.
     """
 
     size: str
-    design: design_mod.Design
-    subset_categories: tuple[str, ...] | None
-    design_repetitions: int
-    sweep: scaling.Sweep
-    sweep_joins_design: bool
-    sweep_selection: Mapping[str, str] = field(default_factory=dict)
-    sweep_repetitions: int = 1
-    floor_tests: int | None = 1
-    floor_repetitions: int = 1
-    schedule: str = "random"
+    factorial_repetitions: int
+    tests_per_category: int | None
+    floor_tests_per_category: int
+    floor_variants: tuple[str, ...]
+    floor_repetitions: int
+    forked: bool
+    categories: tuple[str, ...] | None = None
+    sweep: scaling.Sweep | None = None
+    sweep_repetitions: int = 0
     timeout_s: float = DEFAULT_TIMEOUT_S
+    schedule: str = "random"
+
+    @property
+    def factorial_processes(self) -> int:
+        return design.N_CELLS * self.factorial_repetitions
 
 
-def why_plan(size: Size, *, seed: int = 0) -> WhyPlan:
+def why_plan(size: Size) -> WhyPlan:
     """The plan of one size (smoke, standard or full)."""
     if size == "smoke":
         return WhyPlan(
             size=size,
-            design=design_mod.path_design(),
-            subset_categories=("auth", "crud"),
-            design_repetitions=1,
-            sweep=scaling.Sweep(extra_tables=(0, 10), reference_rows=(0,), copies=(1, 3)),
-            sweep_joins_design=True,
-            floor_tests=1,
+            factorial_repetitions=1,
+            tests_per_category=1,
+            categories=("auth",),
+            floor_tests_per_category=1,
+            floor_variants=("transactional", floor.FLOOR_SPEC),
             floor_repetitions=1,
+            forked=True,
         )
     if size == "standard":
         return WhyPlan(
             size=size,
-            design=design_mod.d_optimal_fraction(8, seed=seed),
-            subset_categories=("auth", "crud", "jwt", "middleware"),
-            design_repetitions=1,
-            sweep=scaling.Sweep(extra_tables=(0, 15), reference_rows=(0, 10_000), copies=(1, 4)),
-            sweep_joins_design=True,
-            floor_tests=1,
-            floor_repetitions=1,
+            factorial_repetitions=3,
+            tests_per_category=1,
+            floor_tests_per_category=1,
+            floor_variants=("transactional", floor.FLOOR_SPEC),
+            floor_repetitions=3,
+            forked=True,
         )
     if size == "full":
-        every_category = tuple(SUBSET_TESTS)
         return WhyPlan(
             size=size,
-            design=design_mod.full_factorial(),
-            subset_categories=every_category,
-            design_repetitions=3,
+            factorial_repetitions=5,
+            tests_per_category=None,
+            floor_tests_per_category=2,
+            floor_variants=floor.DEFAULT_FLOOR_VARIANTS,
+            floor_repetitions=5,
+            forked=False,
             sweep=scaling.Sweep(
                 extra_tables=(0, 10, 25, 50, 100),
                 reference_rows=(0, 10, 100, 1000, 10_000),
                 copies=(1, 5, 10, 25, 50),
             ),
-            sweep_joins_design=False,
-            sweep_selection=subset_selection(every_category),
             sweep_repetitions=2,
-            floor_tests=len(every_category),
-            floor_repetitions=3,
+            timeout_s=1800.0,
         )
     raise StudyError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
 
 
-# ---------------------------------------------------------------- test subsets
-
-# One established, unparametrized test per category for the small sizes, selected with -k
-# (each name is contained in no other test's name). A name the suite no longer has selects
-# nothing: that category is then simply missing from the run.
-SUBSET_TESTS: dict[str, str] = {
-    "auth": "test_login_returns_bearer_token",
-    "crud": "test_build_and_read_hierarchy",
-    "jwt": "test_token_roundtrip_carries_user_claims",
-    "middleware": "test_role_change_invalidates_old_token",
-    "workflow": "test_scores_start_at_zero",
-    "isolation": "test_canary_left_db",
-    "integration": "test_questions_api_lists_committed_content",
-}
+# ---------------------------------------------------------------- which tests
 
 
-def subset_selection(categories: Sequence[str]) -> dict[str, str]:
-    """The `-k` selection of `SUBSET_TESTS` for these categories."""
-    unknown = [c for c in categories if c not in SUBSET_TESTS]
-    if unknown:
-        raise StudyError(f"no subset test for category {unknown[0]!r}; categories: {', '.join(SUBSET_TESTS)}")
-    return {"keyword": " or ".join(SUBSET_TESTS[c] for c in categories)}
+@dataclass(frozen=True)
+class Subset:
+    """A stratified sample of the suite: `tests` (node ids), the `-k` expression that selects
+    exactly them, and `strata` (category -> tests of that category in the whole suite)."""
+
+    tests: tuple[str, ...]
+    keyword: str
+    strata: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, object]:
+        return {"tests": list(self.tests), "suite_tests_per_category": dict(self.strata)}
+
+
+def _name(node_id: str) -> str:
+    return node_id.rsplit("::", 1)[-1]
+
+
+def selectable(collected: pd.DataFrame) -> pd.Series:
+    """True for the tests `-k <name>` selects alone: a name pytest's -k accepts that occurs (case
+    folded) in no other test's node id, and not marked `needs_shared_transaction`."""
+    ids = [node.lower() for node in collected["test"]]
+    markers = collected["markers"] if "markers" in collected.columns else pd.Series([()] * len(collected))
+    flags = []
+    for node, marks in zip(collected["test"], markers):
+        name = _name(node).lower()
+        flags.append(
+            bool(_K_NAME.match(name))
+            and sum(name in other for other in ids) == 1
+            and NOT_EVERYWHERE_MARKER not in tuple(marks or ())
+        )
+    return pd.Series(flags, index=collected.index)
+
+
+def choose_subset(
+    collected: pd.DataFrame, *, per_category: int, seed: int | None, categories: Sequence[str] | None = None
+) -> Subset:
+    """`per_category` tests drawn at random (`np.random.default_rng(seed)`) from each category's
+    selectable tests (`selectable`), in collection order.
+
+    Raises
+    ------
+    StudyError
+        A category asked for has no selectable test.
+    """
+    chosen_categories = list(categories) if categories is not None else list(dict.fromkeys(collected["category"]))
+    strata = {c: int(n) for c, n in collected.groupby("category")["test"].count().items() if c in chosen_categories}
+    eligible = collected[selectable(collected)]
+    rng = np.random.default_rng(seed)
+    picked: set[str] = set()
+    for category in chosen_categories:
+        names = list(eligible.loc[eligible["category"] == category, "test"])
+        if not names:
+            raise StudyError(f"no test of category {category!r} can be selected on its own with -k")
+        count = min(per_category, len(names))
+        picked.update(names[i] for i in sorted(rng.choice(len(names), size=count, replace=False)))
+    tests = tuple(t for t in collected["test"] if t in picked)
+    return Subset(tests=tests, keyword=" or ".join(_name(t) for t in tests), strata=strata)
 
 
 def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequence[str] = ()) -> list[str]:
@@ -154,6 +203,10 @@ def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequ
     return list(found["test"])
 
 
+def _per_category(tests: pd.DataFrame, count: int) -> list[str]:
+    return list(tests.groupby("category", sort=False).head(count)["test"])
+
+
 # ---------------------------------------------------------------- the study
 
 
@@ -161,8 +214,9 @@ def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequ
 class WhyResult:
     """What `run_why_study` recorded and computed.
 
-    `run_dirs`: role(s) -> run directory; `tables`: as `why_tables`; `part_wall_s`: wall time of
-    each run; `elapsed_s`: the whole call.
+    `run_dirs`: part (factorial, floor, scaling) -> run directory; `tables`: as `why_tables`;
+    `part_wall_s`: wall time of each part; `elapsed_s`: the whole call; `process_model`: how
+    the processes were started.
     """
 
     size: str
@@ -170,10 +224,7 @@ class WhyResult:
     tables: dict[str, pd.DataFrame]
     part_wall_s: dict[str, float]
     elapsed_s: float
-
-
-def _stamp() -> str:
-    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    process_model: str
 
 
 def _complete(run_dir: Path) -> bool:
@@ -198,9 +249,12 @@ def run_why_study(
     progress: bool = False,
     run_prefix: str | None = None,
     resume: bool = False,
-    runner: Callable[..., object] = run_benchmark,
-    floor_runner: Callable[..., object] = floor.measure_floor,
-    collector: Callable[..., pd.DataFrame] = floor.collect_tests,
+    main_run: Path | str | None = None,
+    annotations: Mapping[str, object] | None = None,
+    runner: Callable[..., object] | None = None,
+    floor_runner: Callable[..., object] | None = None,
+    collector: Callable[..., pd.DataFrame] | None = None,
+    compute_tables: bool = True,
 ) -> WhyResult:
     """Record the study's runs for one size and compute its tables.
 
@@ -209,9 +263,9 @@ def run_why_study(
     profile_size : "smoke", "standard" or "full"
         See the module docstring and `why_plan`.
     output_dir : path
-        Runs directory (default data/runs); the runs are `why-<size>-<stamp>-<part>`.
+        Runs directory (default data/runs); the runs are `<prefix>-factorial`, `-floor`, `-scaling`.
     seed : int
-        Seeds the fraction, the schedules (random order per block) and the bootstrap.
+        Seeds the test sample and the schedules (random order per block).
     progress : bool
         Progress bars (tqdm) while processes run.
     run_prefix : str, optional
@@ -219,8 +273,16 @@ def run_why_study(
     resume : bool
         With `run_prefix`: continue the parts already recorded under it (an interrupted floor
         run, which cannot be resumed, is kept under a new name and measured again).
+    main_run : path, optional
+        A run of both presets (the main run) whose direct contrast the tables show.
+    annotations : mapping, optional
+        More facts stored in every part's metadata.json (e.g. the main run's profile).
+    compute_tables : bool
+        Compute `why_tables` at the end (False: `tables` is empty; the report computes them).
     runner, floor_runner, collector
-        Collaborators for tests (`run_benchmark`, `floor.measure_floor`, `floor.collect_tests`).
+        Collaborators for tests, each replacing its whole part: `quiz_study.variants.run_benchmark`,
+        `floor.measure_floor` and `floor.collect_tests`, which by default run their processes as
+        the plan says (forked or fresh); given ones run them their own way.
 
     Returns
     -------
@@ -232,89 +294,117 @@ def run_why_study(
         Bad size, a run that could not be recorded, or tables that cannot be computed.
     """
     started = time.perf_counter()
-    plan = why_plan(profile_size, seed=seed)
+    plan = why_plan(profile_size)
     output_dir = Path(output_dir)
-    prefix = run_prefix or f"{PROFILE_PREFIX}{profile_size}-{_stamp()}"
+    prefix = run_prefix or f"{PROFILE_PREFIX}{profile_size}-{store.time_stamp()}"
     profile = f"{PROFILE_PREFIX}{profile_size}"
     part_wall_s: dict[str, float] = {}
     run_dirs: dict[str, Path] = {}
+    with ExitStack() as stack:
+        executor = stack.enter_context(ForkServer(child_env=NO_PLUGIN_AUTOLOAD)) if plan.forked else None
+        process_model = str(executor.describe()["process_model"]) if executor else "fresh `python -m pytest` processes"
+        options = {"executor": executor} if executor else {}
+        run = runner or partial(run_benchmark, **options)
+        run_floor = floor_runner or partial(floor.measure_floor, **options)
+        collect = collector or partial(floor.collect_tests, **options)
+        notes = {**(annotations or {}), "process_model": process_model}
 
-    design_selection = subset_selection(plan.subset_categories) if plan.subset_categories is not None else {}
-
-    variants = list(plan.design.variants)
-    if plan.sweep_joins_design:
-        variants += [v for v in plan.sweep.variants() if parse_spec(v).label not in set(variants)]
-    part = "design" if plan.sweep_joins_design else "attribution"
-    part_started = time.perf_counter()
-    result = _record(
-        runner,
-        resume=resume,
-        output_dir=output_dir,
-        run_id=f"{prefix}-{part}",
-        progress=progress,
-        variants=variants,
-        repetitions=plan.design_repetitions,
-        warmup=0,
-        selection=design_selection,
-        seed=seed,
-        schedule=plan.schedule,
-        timeout_s=plan.timeout_s,
-        profile=profile,
-    )
-    run_dirs[part] = Path(result.run_dir)
-    part_wall_s[part] = time.perf_counter() - part_started
-
-    if not plan.sweep_joins_design:
         part_started = time.perf_counter()
+        factorial_id = f"{prefix}-factorial"
+        subset = None
+        selection: dict[str, str] = {}
+        collected = None
+        needs_sample = plan.tests_per_category is not None or plan.floor_tests_per_category
+        if not (resume and (output_dir / factorial_id / store.METADATA_FILE).exists()) and needs_sample:
+            collected = collect()
+            if plan.tests_per_category is not None:
+                subset = choose_subset(
+                    collected, per_category=plan.tests_per_category, seed=seed, categories=plan.categories
+                )
+                selection = {"keyword": subset.keyword}
         result = _record(
-            runner,
+            run,
             resume=resume,
             output_dir=output_dir,
-            run_id=f"{prefix}-scaling",
+            run_id=factorial_id,
             progress=progress,
-            variants=plan.sweep.variants(),
-            repetitions=plan.sweep_repetitions,
+            variants=design.factorial_variants(),
+            repetitions=plan.factorial_repetitions,
             warmup=0,
-            selection=dict(plan.sweep_selection),
+            selection=selection,
             seed=seed,
             schedule=plan.schedule,
             timeout_s=plan.timeout_s,
             profile=profile,
+            annotations={**notes, "kind": "why-factorial", "subset": subset.describe() if subset else None},
         )
-        run_dirs["scaling"] = Path(result.run_dir)
-        part_wall_s["scaling"] = time.perf_counter() - part_started
+        run_dirs["factorial"] = Path(result.run_dir)
+        part_wall_s["factorial"] = time.perf_counter() - part_started
 
-    part_started = time.perf_counter()
-    if plan.floor_tests is None:
-        floor_tests = list(collector()["test"])
-    else:
-        floor_tests = measured_tests(run_dirs[part], categories=plan.subset_categories or ())[: plan.floor_tests]
-    floor_dir = output_dir / f"{prefix}-floor"
-    if resume and _complete(floor_dir):
-        run_dirs["floor"] = floor_dir
-    else:
-        if resume and (floor_dir / store.METADATA_FILE).exists():
-            # A floor run cannot be resumed; keep what it recorded under another name.
-            floor_dir.rename(floor_dir.with_name(f"{floor_dir.name}.interrupted-{_stamp()}"))
-        floor_result = floor_runner(
-            tests=floor_tests,
-            repetitions=plan.floor_repetitions,
-            output_dir=output_dir,
-            run_id=f"{prefix}-floor",
-            seed=seed,
-            profile=profile,
-            progress=progress,
-        )
-        run_dirs["floor"] = Path(floor_result.run_dir)
-    part_wall_s["floor"] = time.perf_counter() - part_started
+        part_started = time.perf_counter()
+        floor_dir = output_dir / f"{prefix}-floor"
+        if resume and _complete(floor_dir):
+            run_dirs["floor"] = floor_dir
+        else:
+            if plan.tests_per_category is not None:
+                measured = pd.DataFrame({"test": measured_tests(run_dirs["factorial"], categories=CATEGORIES)})
+                categories = store.load_run(run_dirs["factorial"]).measured_timings.drop_duplicates("test")
+                measured["category"] = measured["test"].map(categories.set_index("test")["category"])
+                floor_tests = _per_category(measured, plan.floor_tests_per_category)
+            else:
+                collected = collected if collected is not None else collect()
+                floor_tests = list(
+                    choose_subset(collected, per_category=plan.floor_tests_per_category, seed=seed).tests
+                )
+            if resume and (floor_dir / store.METADATA_FILE).exists():
+                # A floor run cannot be resumed; keep what it recorded under another name.
+                floor_dir.rename(floor_dir.with_name(f"{floor_dir.name}.interrupted-{store.time_stamp()}"))
+            floor_result = run_floor(
+                tests=floor_tests,
+                variants=plan.floor_variants,
+                repetitions=plan.floor_repetitions,
+                output_dir=output_dir,
+                run_id=floor_dir.name,
+                seed=seed,
+                profile=profile,
+                progress=progress,
+                annotations=notes,
+            )
+            run_dirs["floor"] = Path(floor_result.run_dir)
+        part_wall_s["floor"] = time.perf_counter() - part_started
 
-    tables = why_tables(*run_dirs.values(), seed=seed)
+        if plan.sweep is not None:
+            part_started = time.perf_counter()
+            collected = collected if collected is not None else collect()
+            sample = choose_subset(collected, per_category=1, seed=seed)
+            result = _record(
+                run,
+                resume=resume,
+                output_dir=output_dir,
+                run_id=f"{prefix}-scaling",
+                progress=progress,
+                variants=plan.sweep.variants(),
+                repetitions=plan.sweep_repetitions,
+                warmup=0,
+                selection={"keyword": sample.keyword},
+                seed=seed,
+                schedule=plan.schedule,
+                timeout_s=plan.timeout_s,
+                profile=profile,
+                annotations={**notes, "kind": "why-scaling"},
+            )
+            run_dirs["scaling"] = Path(result.run_dir)
+            part_wall_s["scaling"] = time.perf_counter() - part_started
+
+    extra = [Path(main_run)] if main_run is not None else []
+    tables = why_tables(*run_dirs.values(), *extra) if compute_tables else {}
     return WhyResult(
         size=profile_size,
         run_dirs=run_dirs,
         tables=tables,
         part_wall_s=part_wall_s,
         elapsed_s=time.perf_counter() - started,
+        process_model=process_model,
     )
 
 
@@ -325,24 +415,30 @@ def run_roles(run: store.RunData) -> tuple[str, ...]:
     """The study roles a run can play, read from its measured variants."""
     labels = sorted(set(run.measured_repetitions["variant"]))
     roles = []
-    cells = design_mod.cells_from_variants(labels)
+    cells = design.cells_from_variants(labels)
     if len(cells) >= 3:
         roles.append("attribution")
     if any((p := scaling.classify(label)) is not None and p.knob for label in labels):
         roles.append("scaling")
     if floor.FLOOR_LABEL in labels:
         roles.append("floor")
+    if set(labels) == {"baseline", "transactional"} and not (run.metadata.get("arguments") or {}).get("targets"):
+        roles.append("direct")
     return tuple(roles)
 
 
+_WHY_RUN = re.compile(rf"^(.+)-({'|'.join(PARTS)})$")
+
+
 def latest_why_runs(runs_dir: Path | str = paths.RUNS, *, size: str | None = None) -> list[Path]:
-    """Run directories of the most recent complete why-study (all parts complete), optionally of one size."""
-    pattern = re.compile(rf"^({re.escape(PROFILE_PREFIX)}(?:{'|'.join(SIZES)})-\d{{8}}-\d{{6}})-(\w+)$")
+    """Run directories of the most recent complete why-study (its parts all complete, a floor
+    among them), optionally of one size; studies recorded beside a main run come with it."""
     studies: dict[str, list[store.RunSummary]] = {}
     for summary in store.list_runs(runs_dir):
-        match = pattern.match(summary.run_id)
-        if match and (size is None or summary.profile == f"{PROFILE_PREFIX}{size}"):
-            studies.setdefault(match.group(1), []).append(summary)
+        match = _WHY_RUN.match(summary.run_id)
+        if match and (summary.profile or "").startswith(PROFILE_PREFIX):
+            if size is None or summary.profile == f"{PROFILE_PREFIX}{size}":
+                studies.setdefault(match.group(1), []).append(summary)
     complete = {
         prefix: runs
         for prefix, runs in studies.items()
@@ -351,8 +447,12 @@ def latest_why_runs(runs_dir: Path | str = paths.RUNS, *, size: str | None = Non
     if not complete:
         which = f" of size {size!r}" if size else ""
         raise StudyError(f"no complete why-study{which} in {runs_dir}; record one with quiz_study.why.run_why_study")
-    latest = max(complete, key=lambda prefix: prefix.split("-", 2)[2])
-    return [r.path for r in sorted(complete[latest], key=lambda r: r.run_id)]
+    latest = max(complete, key=lambda prefix: max(str(r.started_at or "") for r in complete[prefix]))
+    found = [r.path for r in sorted(complete[latest], key=lambda r: r.run_id)]
+    main = Path(runs_dir) / latest.removesuffix("-why")
+    if latest.endswith("-why") and (main / store.METADATA_FILE).is_file():
+        found.append(main)
+    return found
 
 
 def _one_run_per_role(runs: Sequence[store.RunData]) -> dict[str, store.RunData]:
@@ -370,9 +470,19 @@ def _one_run_per_role(runs: Sequence[store.RunData]) -> dict[str, store.RunData]
 
 def _selection_text(metadata: Mapping[str, object]) -> str:
     arguments = metadata.get("arguments", {}) or {}
-    if metadata.get("kind") == "floor":
-        return f"{len(arguments.get('tests', []))} test(s), one process each"
-    return str(arguments.get("selection") or "all tests")
+    targets = arguments.get("targets") or []
+    if targets:
+        return f"{len(targets)} test(s), one process each"
+    subset = metadata.get("subset") or {}
+    if subset:
+        return f"{len(subset.get('tests', []))} tests, stratified by category"
+    return str(arguments.get("selection") or "whole suite")
+
+
+def _strata(run: store.RunData) -> dict[str, int] | None:
+    subset = run.metadata.get("subset") or {}
+    strata = subset.get("suite_tests_per_category") if isinstance(subset, Mapping) else None
+    return {str(k): int(v) for k, v in strata.items()} if strata else None
 
 
 def why_tables(*run_dirs: Path | str, alpha: float = 0.05, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -381,25 +491,28 @@ def why_tables(*run_dirs: Path | str, alpha: float = 0.05, seed: int = 0) -> dic
     Parameters
     ----------
     *run_dirs : path
-        Run directories (`run_why_study`'s, or any runs with the right variants); at most one
-        per role.
+        Run directories (`run_why_study`'s, and optionally the main run of both presets for the
+        direct contrast); at most one per role.
     alpha : float
         1 - confidence level of every interval.
     seed : int
-        Seeds the floor's bootstrap.
+        Kept for the notebooks' signature (nothing here is random).
 
     Returns
     -------
     dict of str to DataFrame
-        runs (which run plays which role); attribution: attribution_fit, design, aliasing,
-        effects, interactions, waterfall; floor: floor_tests, floor_categories, floor_overall,
-        floor_phases; scaling: scaling_points, scaling_slopes, projection. A role without a run
-        has no tables.
+        runs (which run plays which role); attribution: attribution_fit, design,
+        process_values, model (F tests of every term), effects (main effects and interactions),
+        shares (each switch's range over the orders, both forms and views), share_orders,
+        totals (the model's total beside the directly measured contrasts); floor: floor_tests,
+        floor_categories, floor_overall, floor_phases; scaling: scaling_points, scaling_slopes,
+        projection. A role without a run has no tables.
     """
     if not run_dirs:
         raise StudyError("give at least one run directory")
     runs = [store.load_run(path) for path in run_dirs]
     by_role = _one_run_per_role(runs)
+    regenerate = f"quiz_study.why.why_tables({', '.join(repr(paths.display_path(r.path)) for r in runs)})"
     tables: dict[str, pd.DataFrame] = {
         "runs": pd.DataFrame(
             [
@@ -410,9 +523,10 @@ def why_tables(*run_dirs: Path | str, alpha: float = 0.05, seed: int = 0) -> dic
                     "profile": run.metadata.get("profile"),
                     "status": run.metadata.get("status"),
                     "selection": _selection_text(run.metadata),
+                    "process_model": run.metadata.get("process_model") or "fresh `python -m pytest` processes",
                     "measured_processes": len(run.measured_repetitions),
-                    "invalid_processes": int((~run.repetitions["valid"]).sum()),
-                    "regenerate": f"quiz_study.why.why_tables({', '.join(repr(str(r.path)) for r in runs)})",
+                    "invalid_processes": int((~run.repetitions["valid"].astype(bool)).sum()),
+                    "regenerate": regenerate,
                 }
                 for run in runs
             ]
@@ -420,26 +534,49 @@ def why_tables(*run_dirs: Path | str, alpha: float = 0.05, seed: int = 0) -> dic
     }
     if "attribution" in by_role:
         run = by_role["attribution"]
-        data = attribution.attribution_data(run.timings)
-        fit = attribution.fit_attribution(data)
-        counts = run.measured_repetitions.groupby("variant").size()
-        tables["attribution_fit"] = attribution.fit_summary(fit).assign(run_id=run.run_id)
-        tables["design"] = fit.design.table().assign(
-            n_processes=lambda t: t["variant"].map(counts).fillna(0).astype(int)
+        values = attribution.process_values(run.timings, strata=_strata(run))
+        fits = {form: attribution.fit_factorial(values, form=form) for form in attribution.FORMS}
+        counts = values.frame.groupby("cell").size().to_dict()
+        tables["attribution_fit"] = pd.DataFrame(
+            [
+                {
+                    **attribution.fit_summary(fit, values),
+                    "weighting": values.weighting,
+                    "process_model": run.metadata.get("process_model") or "fresh `python -m pytest` processes",
+                    "run_id": run.run_id,
+                }
+                for fit in fits.values()
+            ]
         )
-        tables["aliasing"] = attribution.alias_table(fit)
-        tables["effects"] = attribution.effects_table(fit, alpha=alpha)
-        tables["interactions"] = attribution.interactions_table(fit, alpha=alpha)
-        if all(f in fit.terms for f in design_mod.PATH_FACTORS):
-            tables["waterfall"] = attribution.waterfall_table(fit, alpha=alpha)
+        means = values.frame.groupby("cell").agg(
+            mean_sum_s=("sum_s", "mean"), geomean_test_s=("mean_log_s", lambda v: float(np.exp(v.mean())))
+        )
+        tables["design"] = design.design_table(counts).join(means, on="cell")
+        tables["process_values"] = values.frame
+        tables["model"] = pd.concat([attribution.anova_table(fit) for fit in fits.values()], ignore_index=True)
+        tables["effects"] = pd.concat(
+            [attribution.effects_table(fit, alpha=alpha) for fit in fits.values()], ignore_index=True
+        )
+        if all((fit.fit.counts > 0).all() for fit in fits.values()):
+            shares = [attribution.shares_tables(fit, alpha=alpha) for fit in fits.values()]
+            tables["shares"] = pd.concat([part.shares for part in shares], ignore_index=True)
+            tables["share_orders"] = pd.concat([part.share_orders for part in shares], ignore_index=True)
+            direct = None
+            if "direct" in by_role:
+                direct = attribution.direct_contrasts(
+                    by_role["direct"].timings,
+                    tests=values.tests,
+                    weights=values.weights,
+                    alpha=alpha,
+                    source=f"main run {by_role['direct'].run_id}",
+                )
+            tables["totals"] = attribution.totals_table(fits, direct=direct, alpha=alpha)
     if "floor" in by_role:
         timings = by_role["floor"].timings
         tables["floor_tests"] = floor.overhead_tests(timings, alpha=alpha)
-        tables["floor_categories"] = floor.overhead_groups(timings, by="category", alpha=alpha, seed=seed)
-        tables["floor_overall"] = floor.overhead_groups(timings, by=None, alpha=alpha, seed=seed).assign(
-            caveat=floor.CAVEAT
-        )
-        tables["floor_phases"] = floor.overhead_phases(timings)
+        tables["floor_categories"] = floor.overhead_groups(timings, by="category", alpha=alpha)
+        tables["floor_overall"] = floor.overhead_groups(timings, by=None, alpha=alpha).assign(caveat=floor.CAVEAT)
+        tables["floor_phases"] = floor.overhead_phases(timings, alpha=alpha)
     if "scaling" in by_role:
         run = by_role["scaling"]
         tables["scaling_points"] = scaling.sweep_points_table(run.timings, run.repetitions)
@@ -458,7 +595,8 @@ def resolve_why_runs(
     announce: Callable[[str], object] | None = None,
 ) -> list[Path]:
     """The run directories a notebook shows: `run_ids` when given, else the latest complete
-    why-study in `runs_dir`, else (when `size_if_none` is a size) a new study of that size.
+    why-study in `runs_dir` (with its main run when it was recorded beside one), else (when
+    `size_if_none` is a size) a new study of that size.
 
     A relative `runs_dir` is under the output root (`quiz_study.paths.notebook_data_path`). Before
     recording a study, `announce` (e.g. `print`) receives one line saying so and which command
@@ -478,89 +616,71 @@ def resolve_why_runs(
         announce(
             f"Recording a {size_if_none!r}-size why-study into {runs_dir} now, because none is recorded there "
             f"yet; this takes a while. For the whole study with this section run `python run_all.py --with why` "
-            f"in the project root, then run this notebook again."
+            f"in the project root (the default profile includes it), then run this notebook again."
         )
     result = run_why_study(profile_size=size_if_none, output_dir=runs_dir, seed=seed, progress=progress)  # type: ignore[arg-type]
     return list(result.run_dirs.values())
 
 
 # Columns worth reading, per table (the tables keep every column).
+_OVERHEAD_COLUMNS = ("time_s", "floor_s", "overhead_s", "overhead_ci_low_s", "overhead_ci_high_s")
+_RATIO_COLUMNS = ("ratio_to_floor", "ratio_ci_low", "ratio_ci_high")
 DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "runs": ("run_id", "roles", "profile", "status", "selection", "measured_processes", "invalid_processes"),
+    "runs": (
+        "run_id",
+        "roles",
+        "profile",
+        "status",
+        "selection",
+        "process_model",
+        "measured_processes",
+        "invalid_processes",
+    ),
     "attribution_fit": (
-        "design",
+        "form",
+        "value",
         "n_cells",
+        "processes_per_cell",
         "n_processes",
         "n_tests",
-        "terms",
-        "not_estimable",
-        "cov_type",
-        "df",
+        "residual_df",
+        "residual_sd_log",
         "ci_basis",
+        "weighting",
     ),
     "design": (
         "variant",
+        "preset",
         "storage",
-        "isolation",
         "reference_data",
+        "isolation",
         "session_wiring",
-        "password_hash",
-        "client",
         "n_processes",
+        "mean_sum_s",
+        "geomean_test_s",
     ),
-    "effects": ("switch", "level_from", "level_to", "time_ratio", "ci_low", "ci_high", "p_value", "flag"),
-    "interactions": ("interaction", "time_ratio", "ci_low", "ci_high", "p_value_holm", "distinguishable_from_zero"),
-    "waterfall": (
-        "step",
+    "model": ("form", "term", "df", "F", "p_value"),
+    "effects": ("form", "term", "kind", "time_ratio", "ci_low", "ci_high", "p_value", "distinguishable_from_zero"),
+    "shares": (
+        "form",
+        "view",
         "switch",
-        "time_ratio",
-        "ci_low",
-        "ci_high",
-        "share",
-        "share_ci_low",
-        "share_ci_high",
-        "speedup",
-        "speedup_ci_low",
-        "speedup_ci_high",
-        "flag",
+        "share_min",
+        "share_max",
+        "share_mean",
+        "share_mean_ci_low",
+        "share_mean_ci_high",
+        "band_low",
+        "band_high",
+        "time_ratio_min",
+        "time_ratio_max",
     ),
-    "floor_tests": (
-        "architecture",
-        "test",
-        "category",
-        "n_blocks",
-        "time_s",
-        "floor_s",
-        "overhead_s",
-        "ratio_to_floor",
-    ),
-    "floor_categories": (
-        "architecture",
-        "category",
-        "n_tests",
-        "time_s",
-        "floor_s",
-        "overhead_s",
-        "overhead_ci_low_s",
-        "overhead_ci_high_s",
-        "ratio_to_floor",
-        "ratio_ci_low",
-        "ratio_ci_high",
-    ),
-    "floor_overall": (
-        "architecture",
-        "n_tests",
-        "time_s",
-        "floor_s",
-        "overhead_s",
-        "overhead_ci_low_s",
-        "overhead_ci_high_s",
-        "ratio_to_floor",
-        "ratio_ci_low",
-        "ratio_ci_high",
-        "overhead_share",
-    ),
-    "floor_phases": ("architecture", "phase", "time_s", "floor_s", "overhead_s"),
+    "share_orders": ("form", "view", "order", "switch", "position", "share", "share_ci_low", "share_ci_high"),
+    "totals": ("form", "source", "tests", "n_tests", "speedup", "speedup_ci_low", "speedup_ci_high", "note"),
+    "floor_tests": ("architecture", "test", "category", "n_blocks", *_OVERHEAD_COLUMNS, "ratio_to_floor"),
+    "floor_categories": ("architecture", "category", "n_tests", "n_blocks", *_OVERHEAD_COLUMNS, *_RATIO_COLUMNS),
+    "floor_overall": ("architecture", "n_tests", "n_blocks", *_OVERHEAD_COLUMNS, *_RATIO_COLUMNS, "overhead_share"),
+    "floor_phases": ("architecture", "phase", "n_blocks", *_OVERHEAD_COLUMNS),
     "scaling_points": (
         "architecture",
         "knob",
@@ -594,14 +714,39 @@ DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
         "ci_low_s",
         "ci_high_s",
         "extrapolation_factor",
+        "assumptions",
     ),
 }
 
 
+def shares_display(shares: pd.DataFrame) -> pd.DataFrame:
+    """The shares table as the report shows it: percentages, one row per form, view and switch."""
+    percent = partial(formatting.percent_text, suffix="")  # the column names carry the unit
+    rows = []
+    for row in shares.itertuples(index=False):
+        rows.append(
+            {
+                "form": row.form,
+                "view": row.view,
+                "switch": f"{row.switch} ({row.level_from} → {row.level_to})",
+                "share, range over the orders (%)": f"{percent(row.share_min)} to {percent(row.share_max)}",
+                "mean over the orders (%)": percent(row.share_mean),
+                "its 95 % CI (%)": f"[{percent(row.share_mean_ci_low)}, {percent(row.share_mean_ci_high)}]",
+                "95 % band over the orders (%)": f"[{percent(row.band_low)}, {percent(row.band_high)}]",
+                "step's time ratio over the orders": f"{row.time_ratio_min:.3g} to {row.time_ratio_max:.3g}",
+                "orders": row.n_orders,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def display_table(tables: Mapping[str, pd.DataFrame], name: str, *, digits: int = 4) -> pd.DataFrame:
-    """Table `name` with its `DISPLAY_COLUMNS`, floats to `digits` significant digits (for notebooks)."""
+    """Table `name` with its `DISPLAY_COLUMNS`, floats to `digits` significant digits (for notebooks);
+    `shares` in percentages (`shares_display`)."""
     if name not in tables:
         raise StudyError(f"no table {name!r}; tables: {', '.join(tables)}")
+    if name == "shares":
+        return shares_display(tables[name])
     frame = tables[name]
     columns = [c for c in DISPLAY_COLUMNS.get(name, tuple(frame.columns)) if c in frame.columns]
     shown = frame[columns].copy()

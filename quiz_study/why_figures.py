@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from quiz_study.figures import message_figure, new_figure, variant_colour
+from quiz_study.figures import message_figure, new_figure, plain_log_ticks, variant_colour
 
 FASTER = "#55a868"
 SLOWER = "#c44e52"
@@ -27,90 +27,82 @@ def _finite(*values: float) -> bool:
     return all(np.isfinite(v) for v in values)
 
 
-def waterfall(table: pd.DataFrame) -> Figure:
-    """Per-test time (geometric mean, baseline = 1) along the path baseline -> transactional: one
-    floating bar per switch with its interval, labelled with its share of the speedup and that
-    share's interval; the last bar is the whole change."""
-    if table is None or table.empty:
-        return message_figure("No waterfall: the attribution design does not vary every path switch.")
-    steps = table[table["step"] != "total"]
-    total = table[table["step"] == "total"].iloc[0]
-    figure = new_figure(8.5, 4.6)
+SWITCH_TITLES = {
+    "storage": "storage\ndisk → memory",
+    "reference_data": "reference data\nper test → per session",
+    "session_wiring": "session wiring\nown → injected",
+    "isolation": "isolation\nrecreate → rollback",
+    "isolation_wiring": "isolation + wiring\nrecreate+own → rollback+injected",
+}
+FORM_COLOURS = {"time-weighted": "#4c72b0", "per-test": "#dd8452"}
+
+
+def shares_figure(
+    shares: pd.DataFrame, totals: pd.DataFrame | None = None, *, view: str = "session wiring, then isolation"
+) -> Figure:
+    """Where the time went: each switch's share of the baseline -> transactional change.
+
+    One row per switch, one line per form (time-weighted, per-test): the thick bar is the range
+    of the switch's share over the orders in which the switches can be applied, the thin line
+    the 95 % band over those orders (lowest lower to highest upper bound), the dot the mean over
+    the orders. The title carries the model's total speedup and, when given, the main run's."""
+    if shares is None or shares.empty:
+        return message_figure("No shares: the factorial did not measure every cell.")
+    part = shares[shares["view"] == view]
+    switches = list(dict.fromkeys(part["switch"]))
+    forms = list(dict.fromkeys(part["form"]))
+    figure = new_figure(8.5, 1.2 + 0.75 * len(switches))
     axes = figure.subplots()
-    level = 1.0
-    labels = ["baseline"]
-    axes.bar(0, 1.0, color="#8c8c8c", width=0.6)
-    for position, row in enumerate(steps.itertuples(index=False), start=1):
-        after = level * row.time_ratio
-        colour = FASTER if after < level else SLOWER
-        axes.bar(position, after - level, bottom=level, color=colour, width=0.6)
-        if _finite(row.ci_low, row.ci_high):
-            axes.errorbar(
-                position,
-                after,
-                yerr=[[after - level * row.ci_low], [level * row.ci_high - after]],
-                fmt="none",
-                ecolor="black",
-                capsize=4,
-                lw=1,
+    offsets = np.linspace(-0.16, 0.16, len(forms)) if len(forms) > 1 else [0.0]
+    for offset, form in zip(offsets, forms):
+        rows = part[part["form"] == form].set_index("switch").reindex(switches)
+        y = np.arange(len(switches)) + offset
+        colour = FORM_COLOURS.get(form, TOTAL)
+        for position, row in zip(y, rows.itertuples()):
+            if _finite(row.band_low, row.band_high):
+                axes.plot([row.band_low * 100, row.band_high * 100], [position] * 2, color=colour, lw=1)
+            axes.plot(
+                [row.share_min * 100, row.share_max * 100],
+                [position] * 2,
+                color=colour,
+                lw=6,
+                alpha=0.55,
+                solid_capstyle="butt",
             )
-        share = f"{row.share:.0%}"
-        if _finite(row.share_ci_low, row.share_ci_high):
-            share += f"\n[{row.share_ci_low:.0%}, {row.share_ci_high:.0%}]"
-        if not row.distinguishable_from_zero:
-            share += "\n(n.s.)"
-        top = max(level, after, level * row.ci_high if _finite(row.ci_high) else 0.0)
-        axes.annotate(
-            share, (position, top), textcoords="offset points", xytext=(0, 4), ha="center", va="bottom", fontsize=8
-        )
-        labels.append(f"{row.switch}\n{row.level_from} → {row.level_to}")
-        level = after
-    final = len(steps) + 1
-    axes.bar(final, total.time_ratio, color=TOTAL, width=0.6)
-    if _finite(total.ci_low, total.ci_high):
-        axes.errorbar(
-            final,
-            total.time_ratio,
-            yerr=[[total.time_ratio - total.ci_low], [total.ci_high - total.time_ratio]],
-            fmt="none",
-            ecolor="black",
-            capsize=4,
-            lw=1,
-        )
-    speedup = f"{total.speedup:.2f}×"
-    if _finite(total.speedup_ci_low, total.speedup_ci_high):
-        speedup += f" [{total.speedup_ci_low:.2f}, {total.speedup_ci_high:.2f}]"
-    top = max(total.time_ratio, total.ci_high if _finite(total.ci_high) else 0.0)
-    axes.annotate(
-        f"speedup\n{speedup}",
-        (final, top),
-        textcoords="offset points",
-        xytext=(0, 4),
-        ha="center",
-        va="bottom",
-        fontsize=8,
-    )
-    labels.append("transactional")
-    axes.set_xticks(range(len(labels)), labels, fontsize=8)
-    axes.set_ylabel("per-test time relative to baseline\n(geometric mean over tests)")
-    axes.set_ylim(0, max(1.2, axes.get_ylim()[1] * 1.1))
-    axes.axhline(1.0, color="#8c8c8c", lw=0.8, ls=":")
-    axes.set_title(
-        "Baseline → transactional: each switch's contribution (share of the log speedup, 95 % interval)", fontsize=10
-    )
+            axes.plot(row.share_mean * 100, position, "o", color=colour, markersize=5)
+        axes.plot([], [], color=colour, lw=6, alpha=0.55, label=f"{form}: range over the orders, dot = their mean")
+    axes.plot([], [], color="#555555", lw=1, label="95 % band over the orders")
+    axes.axvline(0, color="black", lw=0.8)
+    axes.axvline(100, color="#8c8c8c", lw=0.8, ls=":")
+    axes.set_yticks(range(len(switches)), [SWITCH_TITLES.get(s, s) for s in switches], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("share of the baseline → transactional change in log time (%)")
+    title = "Where the time went: each switch's share of the speedup"
+    if totals is not None and not totals.empty:
+        weighted = totals[totals["form"] == "time-weighted"]
+        model = weighted[weighted["source"] == "factorial model"]
+        direct = weighted[(weighted["source"] != "factorial model") & (weighted["tests"] == "whole suite")]
+        parts = []
+        for label, frame in (("model", model), ("measured, whole suite", direct)):
+            if len(frame):
+                row = frame.iloc[0]
+                text = f"{label} {row.speedup:.2f}×"
+                if _finite(row.speedup_ci_low, row.speedup_ci_high):
+                    text += f" [{row.speedup_ci_low:.2f}, {row.speedup_ci_high:.2f}]"
+                parts.append(text)
+        if parts:
+            title += "\n(summed test time: " + "; ".join(parts) + ")"
+    axes.set_title(title, fontsize=10)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return figure
 
 
-def effects_forest(effects: pd.DataFrame, interactions: pd.DataFrame | None = None) -> Figure:
-    """Each switch's main effect (and each interaction the model has) as a time ratio with its
-    interval on a log axis; hollow markers: not distinguishable from zero."""
-    rows = effects[effects["estimable"]].assign(
-        label=lambda t: t["switch"] + ": " + t["level_from"] + " → " + t["level_to"]
-    )
-    if interactions is not None and not interactions.empty:
-        rows = pd.concat([rows, interactions.assign(label="× " + interactions["interaction"])], ignore_index=True)
+def effects_forest(effects: pd.DataFrame, *, form: str = "time-weighted") -> Figure:
+    """Each step's main effect and every interaction as a time ratio with its 95 % interval on a
+    log axis (one form); hollow markers: not distinguishable from zero."""
+    rows = effects[effects["form"] == form] if "form" in effects.columns else effects
     if rows.empty:
-        return message_figure("No switch effect could be estimated.")
+        return message_figure("No effect could be estimated.")
     figure = new_figure(8.0, 0.9 + 0.32 * len(rows))
     axes = figure.subplots()
     y = np.arange(len(rows))[::-1]
@@ -122,15 +114,16 @@ def effects_forest(effects: pd.DataFrame, interactions: pd.DataFrame | None = No
         axes.plot(row.time_ratio, position, "o", color=colour, markerfacecolor=colour if filled else "white")
     axes.axvline(1.0, color="black", lw=0.8)
     axes.set_xscale("log")
-    axes.set_yticks(y, rows["label"], fontsize=8)
-    axes.set_xlabel("per-test time ratio (switched / not switched; < 1 = faster), 95 % interval")
-    axes.set_title("Switch effects on log per-test time (hollow: not distinguishable from zero)", fontsize=10)
+    plain_log_ticks(axes.xaxis)
+    axes.set_yticks(y, rows["term"], fontsize=8)
+    axes.set_xlabel("time ratio (switched / not switched; < 1 = faster), 95 % interval")
+    axes.set_title(f"Main effects and interactions, {form} form\n(hollow: not distinguishable from zero)", fontsize=10)
     return figure
 
 
 def floor_overhead(categories: pd.DataFrame, overall: pd.DataFrame | None = None) -> Figure:
     """Mean per-test time above the floor per category (and overall), per architecture, with
-    intervals; each bar labelled with the architecture's ratio to the floor."""
+    their 95 % intervals over blocks; each bar labelled with the architecture's ratio to the floor."""
     frame = (
         categories
         if overall is None
@@ -175,7 +168,9 @@ def floor_overhead(categories: pd.DataFrame, overall: pd.DataFrame | None = None
     axes.set_xticks(range(len(groups)), groups, fontsize=8)
     axes.set_ylabel("time above the floor per test (ms)")
     axes.set_title(
-        "Isolation overhead above the floor, per test\n(labels: ratio to the floor; one process per test)", fontsize=10
+        "Time above the floor (nothing reset) per test, 95 % intervals over paired blocks\n"
+        "(labels: ratio to the floor; one process per test)",
+        fontsize=10,
     )
     axes.legend(fontsize=8)
     return figure
@@ -273,13 +268,17 @@ def scaling_curves(points: pd.DataFrame, slopes: pd.DataFrame, projection: pd.Da
 
 
 def why_figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
-    """Every chart the tables allow: waterfall, effects, floor, scaling."""
+    """Every chart the tables allow: shares, effects, floor, scaling."""
     charts: dict[str, Figure] = {}
+    if "shares" in tables:
+        charts["shares"] = shares_figure(tables["shares"], tables.get("totals"))
     if "effects" in tables:
-        charts["waterfall"] = waterfall(tables.get("waterfall"))
-        charts["effects"] = effects_forest(tables["effects"], tables.get("interactions"))
+        charts["effects"] = effects_forest(tables["effects"])
     if "floor_categories" in tables:
         charts["floor"] = floor_overhead(tables["floor_categories"], tables.get("floor_overall"))
-    if "scaling_points" in tables:
-        charts["scaling"] = scaling_curves(tables["scaling_points"], tables["scaling_slopes"], tables.get("projection"))
+    charts["scaling"] = (
+        scaling_curves(tables["scaling_points"], tables["scaling_slopes"], tables.get("projection"))
+        if "scaling_points" in tables
+        else message_figure("No scaling sweep in these runs: the full size measures it.")
+    )
     return charts

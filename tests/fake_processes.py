@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from quiz_architectures.architectures import Switches, resolve
-from quiz_study import design
 from suitebench import runner
 
 FAKE_TESTS: tuple[tuple[str, str], ...] = (("test_auth.py::test_login", "auth"), ("test_crud.py::test_create", "crud"))
@@ -79,22 +78,48 @@ EFFECTS = {
 TABLE_COST_S = {"recreate": 0.002, "rollback": 0.0, "none": 0.0}
 
 
+# The level of each switch coded 1 in EFFECTS (the other level, the baseline's, is 0).
+SWITCHED = {
+    "storage": "memory",
+    "isolation": "rollback",
+    "reference_data": "per_session",
+    "session_wiring": "injected",
+    "password_hash": "production",
+    "client": "httpx",
+}
+PATH_SWITCHES = ("storage", "reference_data", "session_wiring", "isolation")
+
+
 class FakeSuite(FakeProcesses):
     """Pytest processes of a suite whose times follow known effects: log-time effects EFFECTS
-    (categorical part), +TABLE_COST_S per extra table per test, isolation=none = the floor
-    (transactional's time minus 5 ms). Wall time: 1 s + 10 ms per test."""
+    (categorical part, plus `interactions` {(a, b): log effect when both are switched}),
+    +TABLE_COST_S per extra table per test, isolation=none = the floor (transactional's time
+    minus 5 ms). Wall time: 1 s + 10 ms per test."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(
+        self, seed: int = 0, *, interactions: dict[tuple[str, str], float] | None = None, noise_sd: float = 0.01
+    ):
         self.rng = np.random.default_rng(seed)
+        self.interactions = dict(interactions or {})
+        self.noise_sd = noise_sd
         super().__init__(
             self.test_seconds, wall=lambda switches, total, workers: 1.0 + 0.01 * len(FAKE_TESTS) * switches.copies
         )
 
+    @staticmethod
+    def codes(switches: Switches) -> dict[str, int]:
+        return {name: int(getattr(switches, name) == level) for name, level in SWITCHED.items()}
+
+    def log_shift(self, switches: Switches) -> float:
+        codes = self.codes(switches)
+        shift = sum(EFFECTS[f] * codes[f] for f in EFFECTS)
+        return shift + sum(v * codes[a] * codes[b] for (a, b), v in self.interactions.items())
+
     def test_seconds(self, switches: Switches, test_index: int, workers: int = 1) -> float:
         if switches.isolation == "none":
             return 0.02 + 0.01 * test_index
-        codes = design.code_switches(Switches(**{f: getattr(switches, f) for f in design.FACTORS}))
-        shift = sum(EFFECTS[f] * codes[f] for f in design.FACTORS)
         base = 0.02 + 0.01 * test_index + 0.005
-        time = base * np.exp(-sum(EFFECTS[f] for f in design.PATH_FACTORS)) * np.exp(shift)
-        return float(time * np.exp(self.rng.normal(0, 0.01)) + TABLE_COST_S[switches.isolation] * switches.extra_tables)
+        transactional = self.log_shift(resolve("transactional", []))
+        time = base * np.exp(self.log_shift(switches) - transactional)
+        noise = np.exp(self.rng.normal(0, self.noise_sd))
+        return float(time * noise + TABLE_COST_S[switches.isolation] * switches.extra_tables)

@@ -8,6 +8,8 @@ result. Tests that only read a run's results therefore cost nothing beyond the r
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +24,7 @@ from filelock import FileLock
 
 from quiz_architectures import architectures
 from quiz_study import paths
+from quiz_study.forkserver import ForkServer
 from suitebench.plugin import plugin_args
 from suitebench.records import read_records, records_to_frame
 
@@ -54,8 +57,19 @@ def postgres_args(args: Sequence[str]) -> list[str]:
     return ["--postgres-url", url] if url else []
 
 
+@functools.cache
+def _fork_server() -> ForkServer:
+    """One zygote per test process (each xdist worker has its own), stopped at exit: a suite run
+    forked from it skips the ~2 CPU-s of imports a fresh interpreter pays (quiz_study.forkserver
+    says what else differs; nothing the suite asserts depends on it)."""
+    server = ForkServer()
+    atexit.register(server.close)
+    return server
+
+
 def run_suite(*args: str, workdir: Path, target: str | None = None, timeout: float = 600) -> SuiteRun:
-    """Run `target` (default: the whole suite; or a node id relative to the suite's directory)."""
+    """Run `target` (default: the whole suite; or a node id relative to the suite's directory) in
+    a fresh pytest session forked from a pre-imported interpreter (`-n` runs: a subprocess)."""
     timings = workdir / "timings"
     timings.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_") and k != "PYTEST_ADDOPTS"}
@@ -76,8 +90,11 @@ def run_suite(*args: str, workdir: Path, target: str | None = None, timeout: flo
         f"--suitebench-timings={timings}",
         *args,
     ]
-    result = subprocess.run(command, cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    return SuiteRun(result.returncode, result.stdout + result.stderr, read_records(timings))
+    log = workdir / "output.log"
+    outcome = _fork_server()(command, env=env, cwd=paths.ROOT, log_path=log, timeout_s=timeout)
+    if outcome.timed_out:
+        raise subprocess.TimeoutExpired(command, timeout)
+    return SuiteRun(outcome.exit_code, log.read_text(errors="replace"), read_records(timings))
 
 
 class SharedSuiteRuns:

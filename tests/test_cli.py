@@ -62,16 +62,32 @@ def harness_cli(*args: str) -> subprocess.CompletedProcess:
         (["run", "--arch", "transactional+storage=floppy"], "unknown value 'floppy' for switch 'storage'"),
         (["run", "--switch", "storage=floppy"], "error: unknown value 'floppy' for switch 'storage'"),
         (["run", "--switch", "colour=blue"], "error: argument --switch: unknown switch 'colour'"),
-        (["run", "--timeout", "soon"], "error: argument --timeout: expected a positive number, got 'soon'"),
+        (
+            ["run", "--timeout", "soon"],
+            "error: argument --timeout: expected a positive number of seconds or auto, got 'soon'",
+        ),
         (["run", "--run-id", "../x"], "error: argument --run-id: bad run id"),
         ([], "error: the following arguments are required: COMMAND"),
     ],
 )
-def test_bad_arguments_give_one_line_and_exit_2(args, message):
-    completed = harness_cli(*args)
+def test_bad_arguments_give_one_line_and_exit_2(args, message, capsys):
+    # In-process (the entry point itself is run as a command just below): a subprocess each
+    # would cost ~2 CPU-s of imports.
+    try:
+        code = cli.main(args)
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.count("\n") == 1 and message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_the_entry_point_gives_the_same_one_line_error_as_a_command():
+    completed = harness_cli("run", "--repetitions", "0")
     assert completed.returncode == 2
-    assert completed.stderr.count("\n") == 1 and message in completed.stderr
-    assert "Traceback" not in completed.stderr and completed.stdout == ""
+    assert completed.stderr == "error: argument --repetitions: expected a positive integer, got '0'\n"
+    assert completed.stdout == ""
 
 
 def test_library_error_gives_one_line_and_exit_2(tmp_path, capsys):
@@ -338,13 +354,15 @@ def write_synthetic_run(run_dir: Path, *, candidate_scale: float, seed: int, rep
 def runs(tmp_path: Path) -> Path:
     write_synthetic_run(tmp_path / "runs" / "good", candidate_scale=1.0, seed=0)
     write_synthetic_run(tmp_path / "runs" / "slow", candidate_scale=2.0, seed=1)
+    write_synthetic_run(tmp_path / "runs" / "again", candidate_scale=1.0, seed=2)
     return tmp_path / "runs"
 
 
 def test_compare_prints_suite_category_and_test_levels(runs, capsys):
-    assert cli.main(["compare", "--runs-dir", str(runs), "--run", "good", "--resamples", "200"]) == 0
+    assert cli.main(["compare", "--runs-dir", str(runs), "--run", "good"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("run good (complete): transactional compared with baseline")
+    assert "3 tests passed in every measured process" in out
     assert "\nsuite:\n" in out and "\ncategory:\n" in out and "\ntest:\n" in out and "t.py::test_c" in out
 
 
@@ -357,8 +375,6 @@ def test_compare_prints_markdown_table(runs, capsys):
                 str(runs),
                 "--run",
                 "good",
-                "--resamples",
-                "200",
                 "--level",
                 "suite",
                 "--format",
@@ -374,8 +390,8 @@ def test_compare_prints_markdown_table(runs, capsys):
 
 
 def test_compare_defaults_to_the_latest_run_and_rejects_unknown_variants(runs, capsys):
-    assert cli.main(["compare", "--runs-dir", str(runs), "--level", "suite", "--resamples", "200"]) == 0
-    assert capsys.readouterr().out.startswith("run slow ")
+    assert cli.main(["compare", "--runs-dir", str(runs), "--level", "suite"]) == 0
+    assert capsys.readouterr().out.startswith("run again ")
     assert cli.main(["compare", "--runs-dir", str(runs), "--candidate", "transactional+storage=disk"]) == 2
     assert capsys.readouterr().err == (
         "error: variant 'transactional+storage=disk' is not in the run; it has: baseline, transactional\n"
@@ -395,10 +411,14 @@ def test_baseline_record_then_check_flags_a_slowdown_only(runs, tmp_path, capsys
     assert capsys.readouterr().out == "main\n"
 
     check = ["check", "main", "--runs-dir", str(runs), "--store-dir", str(store_dir)]
-    assert cli.main([*check, "--run", "good"]) == 0
+    assert cli.main([*check, "--run", "again"]) == 0
     assert "no regression shown" in capsys.readouterr().out
     assert cli.main([*check, "--run", "slow"]) == 1
-    assert "REGRESSED: 3 timing" in capsys.readouterr().out
+    assert "REGRESSED: timing gate fired" in capsys.readouterr().out
+    assert cli.main([*check, "--run", "good"]) == 2
+    assert (
+        capsys.readouterr().err == "error: baseline 'main' was recorded from run good: check another run against it\n"
+    )
 
     assert cli.main(["baseline", "record", "main", "--runs-dir", str(runs), "--store-dir", str(store_dir)]) == 2
     assert capsys.readouterr().err.startswith("error: baseline 'main' exists")
@@ -435,3 +455,61 @@ def test_comparison_pair_prefers_the_presets():
     assert engine_cli.comparison_pair(["a", "b"], preferred=presets) == ("a", "b")
     with pytest.raises(BenchError, match="need two different variants"):
         engine_cli.comparison_pair(["baseline"], preferred=presets)
+
+
+def test_check_refuses_a_design_that_cannot_reach_its_level(runs, tmp_path, capsys):
+    write_synthetic_run(runs / "tiny", candidate_scale=1.0, seed=3, repetitions=2)
+    store_dir = tmp_path / "baselines"
+    record = ["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]
+    assert cli.main(record) == 0
+    capsys.readouterr()
+    assert cli.main(["check", "main", "--runs-dir", str(runs), "--run", "tiny", "--store-dir", str(store_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at least 3 repetitions per side" in err
+    assert cli.main(["check", "--against-rev", "HEAD", "--repetitions", "2", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at least 3 repetitions per side" in err
+
+
+def test_baseline_calibrate_needs_ten_sessions_and_stores_the_minimum_effect(runs, tmp_path, capsys):
+    store_dir = tmp_path / "baselines"
+    record = ["baseline", "record", "main", "--runs-dir", str(runs), "--run", "good", "--store-dir", str(store_dir)]
+    assert cli.main(record) == 0
+    sessions = [f"aa-{i}" for i in range(10)]
+    for i, name in enumerate(sessions):
+        write_synthetic_run(runs / name, candidate_scale=1.0, seed=10 + i)
+    calibrate = ["baseline", "calibrate", "main", "--runs-dir", str(runs), "--store-dir", str(store_dir)]
+    assert cli.main([*calibrate, *[f"--run={name}" for name in sessions[:9]]]) == 2
+    assert "at least 10 A/A sessions, got 9" in capsys.readouterr().err
+    assert cli.main([*calibrate, *[f"--run={name}" for name in sessions]]) == 0
+    out = capsys.readouterr().out
+    assert "stored calibration for 'main'" in out and "of 90" in out
+    assert cli.main(["check", "main", "--runs-dir", str(runs), "--run", "again", "--store-dir", str(store_dir)]) == 0
+    assert "calibrated from 10 A/A sessions" in capsys.readouterr().out
+
+
+def test_check_against_a_revision_from_the_command_line(tmp_path, monkeypatch, capsys):
+    import functools
+    import subprocess
+
+    from test_regression import SpeedFromTree
+
+    from suitebench import ab
+
+    repo = tmp_path / "repo"
+    (repo / "suite").mkdir(parents=True)
+    (repo / "suite" / "test_a.py").write_text("def test_a():\n    pass\n")
+    (repo / "speed.txt").write_text("1.0\n")
+    for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "one"]):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *command], cwd=repo, check=True)
+    monkeypatch.setattr(
+        ab, "measure_against_revision", functools.partial(ab.measure_against_revision, executor=SpeedFromTree())
+    )
+    argv = ["check", "--against-rev", "HEAD", "--suite", str(repo / "suite"), "--runs-dir", str(tmp_path / "runs")]
+    argv += ["--repetitions", "4", "--warmup", "0", "--seed", "1", "--no-progress", "--run-id", "same"]
+    assert engine_cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "same session: HEAD vs the working tree" in out and "no regression shown" in out
+    (repo / "speed.txt").write_text("1.3\n")
+    assert engine_cli.main([*argv[:-1], "slower"]) == 1
+    assert "REGRESSED: timing gate fired" in capsys.readouterr().out

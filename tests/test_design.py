@@ -1,141 +1,117 @@
-"""quiz_study.design: the factorial over the switches, its refused cells, fractions and their aliasing."""
+"""quiz_study.design: the 12-cell factorial of the switches the presets differ in, the orders of the
+path from baseline to transactional, and the effect contrasts."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
-import pandas as pd
 import pytest
 
 from quiz_architectures.architectures import BASELINE, TRANSACTIONAL, parse_spec
 from quiz_study import design
-from suitebench.errors import BenchError
 
 
-def test_64_candidate_cells_of_which_the_rollback_own_16_are_refused():
-    cells = design.candidate_cells()
-    assert len(cells) == 64
-    refused = cells[~cells["runnable"]]
-    assert len(refused) == 16
-    assert (refused["isolation"] == 1).all() and (refused["session_wiring"] == 0).all()
-    assert refused["refusal_reason"].str.contains("outer transaction").all()
-    assert (refused["variant"] == "").all()
+def test_twelve_cells_all_run_and_the_presets_are_two_of_them():
+    cells = design.factorial_cells()
+    assert len(cells) == design.N_CELLS == 12 and cells["variant"].is_unique
+    for label in cells["variant"]:
+        switches = parse_spec(label)  # runnable: no refusal
+        assert (switches.password_hash, switches.client) == (BASELINE.password_hash, BASELINE.client)
+    assert cells.groupby(["isolation", "session_wiring"]).size().to_dict() == {
+        ("recreate", "injected"): 4,
+        ("recreate", "own"): 4,
+        ("rollback", "injected"): 4,
+    }
+    assert cells.loc[design.preset_cell("baseline"), "variant"] == BASELINE.label
+    assert cells.loc[design.preset_cell("transactional"), "variant"] == TRANSACTIONAL.label
 
 
-def test_isolation_times_wiring_equals_isolation_on_the_runnable_grid():
-    """The reason the interaction is not estimable in any design."""
-    grid = design.runnable_cells()
-    x = design.model_matrix(grid, ["isolation", "isolation:session_wiring"])
-    np.testing.assert_array_equal(x[:, 1], x[:, 2])
-
-
-def test_full_factorial_is_the_48_runnable_cells_balanced_and_unaliased():
-    full = design.full_factorial()
-    assert full.n_cells == 48
-    assert len(set(full.variants)) == 48
-    for label in full.variants:
-        parse_spec(label)  # runnable: no BenchError
-    balance = design.balance(full.cells).set_index(["factor", "level"])["n_cells"]
-    for factor in ("storage", "reference_data", "password_hash", "client"):
-        assert balance[factor].tolist() == [24, 24]
-    # The composite isolation/wiring factor: 16 cells at each of its three levels.
-    combos = full.cells.groupby(["isolation", "session_wiring"]).size().to_dict()
-    assert combos == {(0, 0): 16, (0, 1): 16, (1, 1): 16}
-    assert len(full.terms) == 6 + 14
-    assert "isolation:session_wiring" not in full.terms
-    assert "not estimable" in full.aliasing
-    x = design.model_matrix(full.cells, full.terms)
-    assert np.linalg.matrix_rank(x) == x.shape[1]
-
-
-def test_main_effects_are_clear_of_interactions_in_the_full_factorial():
-    full = design.full_factorial()
-    alias = design.alias_matrix(full.cells, estimated=design.FACTORS, omitted=design.estimable_interactions())
-    assert np.abs(alias.to_numpy()).max() == 0
-
-
-@pytest.mark.parametrize("n_runs", [8, 12, 16])
-def test_fraction_avoids_refused_cells_includes_presets_and_estimates_every_main_effect(n_runs):
-    fraction = design.d_optimal_fraction(n_runs, seed=3)
-    assert fraction.n_cells == n_runs == len(set(fraction.variants))
-    cells = fraction.cells
-    assert not ((cells["isolation"] == 1) & (cells["session_wiring"] == 0)).any()
-    for label in fraction.variants:
-        parse_spec(label)
-    assert {"baseline", "transactional"} <= set(fraction.variants)
-    x = design.model_matrix(cells, design.FACTORS)
-    assert np.linalg.matrix_rank(x) == 7
-    assert 0.9 < fraction.d_efficiency <= 1.0 + 1e-9
-
-
-def test_twelve_run_fraction_is_orthogonal_and_balanced():
-    fraction = design.d_optimal_fraction(12, seed=0)
-    assert fraction.d_efficiency == pytest.approx(1.0)
-    balance = design.balance(fraction.cells).set_index(["factor", "level"])["n_cells"]
-    for factor in ("storage", "reference_data", "password_hash", "client"):
-        assert balance[factor].tolist() == [6, 6]
-    assert fraction.cells.groupby(["isolation", "session_wiring"]).size().tolist() == [4, 4, 4]
-
-
-def test_fraction_states_its_aliasing_from_the_alias_matrix():
-    fraction = design.d_optimal_fraction(8, seed=0)
-    assert fraction.alias.shape == (6, 14)
-    assert (fraction.alias.abs().to_numpy() > 0).any()
-    assert "partially aliased" in fraction.aliasing
-    biggest = fraction.alias.abs().stack().idxmax()
-    assert biggest[1] in fraction.aliasing
-    assert "Not a regular 2^(k-p) fraction" in fraction.aliasing
-
-
-def test_fraction_is_reproducible_for_a_seed_and_as_good_for_another():
-    a, b = design.d_optimal_fraction(10, seed=1), design.d_optimal_fraction(10, seed=1)
-    assert a.variants == b.variants
-    assert design.d_optimal_fraction(10, seed=2).d_efficiency == pytest.approx(a.d_efficiency, abs=1e-6)
-
-
-def test_fraction_size_is_checked():
-    with pytest.raises(BenchError, match="from 8 to 48"):
-        design.d_optimal_fraction(6)
-    with pytest.raises(BenchError, match="unknown preset"):
-        design.d_optimal_fraction(8, include=("nightly",))
-
-
-def test_path_design_switches_one_factor_at_a_time_from_baseline_to_transactional():
-    path = design.path_design()
-    cells = path.cells[list(design.FACTORS)]
-    assert path.variants[0] == BASELINE.label and path.variants[-1] == TRANSACTIONAL.label
-    changes = (cells.diff().abs().sum(axis=1)).iloc[1:]
-    assert (changes == 1).all()
-    changed = [cells.columns[(cells.iloc[i + 1] != cells.iloc[i]).to_numpy()][0] for i in range(4)]
-    assert changed == list(design.PATH_FACTORS)
-    assert path.terms == ("storage", "isolation", "reference_data", "session_wiring")
-    assert "not estimated" in path.aliasing
-    with_off_path = design.path_design(off_path=True)
-    assert with_off_path.n_cells == 7 and len(with_off_path.terms) == 6
-
-
-def test_cells_from_variants_skips_labels_that_are_not_factorial_cells():
-    cells = design.cells_from_variants(
-        [
-            "baseline",
-            "transactional+copies=3",
-            "transactional+isolation=none",
-            "transactional+storage=postgres",
-            "transactional",
-        ]
+def test_cell_of_maps_labels_and_skips_what_is_not_a_cell():
+    for cell, label in enumerate(design.factorial_variants()):
+        assert design.cell_of(label) == cell
+    assert design.cell_of("transactional+storage=disk") == design.cell_of(
+        "baseline+isolation=rollback,session_wiring=injected,reference_data=per_session"
     )
-    assert list(cells["variant"]) == ["baseline", "transactional"]
-    assert design.code_switches(parse_spec("transactional+extra_tables=5")) is None
+    for other in (
+        "transactional+isolation=none",
+        "transactional+storage=postgres",
+        "transactional+client=httpx",
+        "baseline+password_hash=production",
+        "transactional+copies=3",
+        "not-an-architecture",
+    ):
+        assert design.cell_of(other) is None, other
 
 
-def test_design_for_variants_recognises_the_full_factorial():
-    full = design.full_factorial()
-    assert design.design_for_variants(reversed(full.variants)).name == "full"
-    measured = design.design_for_variants(design.path_design().variants)
-    assert measured.terms == ("storage", "isolation", "reference_data", "session_wiring")
+def test_orders_keep_wiring_before_isolation_and_add_up_to_the_total():
+    four = design.path_contrasts()
+    merged = design.path_contrasts(merged=True)
+    assert len(four.orders) == 12 and len(merged.orders) == 6
+    assert all(o.index("session_wiring") < o.index("isolation") for o in four.orders)
+    for path in (four, merged):
+        np.testing.assert_allclose(path.weights.sum(axis=1), np.broadcast_to(path.total, path.weights.shape[::2]))
+        # every step is a difference of two cells
+        assert np.all((path.weights != 0).sum(axis=-1) == 2)
+    assert path.total[design.preset_cell("transactional")] == 1 and path.total[design.preset_cell("baseline")] == -1
 
 
-def test_table_spells_out_levels():
-    table = design.path_design().table()
-    assert list(table.columns[:2]) == ["variant", "storage"]
-    assert table.loc[0, "storage"] == "disk" and table.loc[4, "isolation"] == "rollback"
-    assert isinstance(table, pd.DataFrame)
+def _additive(effects: dict[str, float], interactions: dict[tuple[str, ...], float] | None = None) -> np.ndarray:
+    """Cell means (log) of a truth with these step effects (and products of step indicators)."""
+    means = np.zeros(design.N_CELLS)
+    for row in design.factorial_cells().itertuples():
+        on = {
+            "storage": row.storage,
+            "reference_data": row.reference_data,
+            "session_wiring": int(row.isolation_wiring >= 1),
+            "isolation": int(row.isolation_wiring == 2),
+        }
+        means[row.cell] = sum(effects[s] * on[s] for s in design.STEPS)
+        means[row.cell] += sum(v * np.prod([on[s] for s in steps]) for steps, v in (interactions or {}).items())
+    return means
+
+
+def test_effect_contrasts_recover_main_effects_and_interactions():
+    effects = {"storage": -0.4, "reference_data": -0.2, "session_wiring": 0.05, "isolation": -0.6}
+    contrasts = {e.term: e for e in design.effect_contrasts()}
+    assert len(contrasts) == 11
+    means = _additive(effects)
+    for step, value in effects.items():
+        assert contrasts[step].weights @ means == pytest.approx(value)
+    for term, effect in contrasts.items():
+        if effect.kind != "main effect":
+            assert effect.weights @ means == pytest.approx(0.0, abs=1e-12), term
+    with_interaction = _additive(
+        effects, {("storage", "isolation"): 0.5, ("storage", "reference_data", "isolation"): 0.2}
+    )
+    assert contrasts["storage x isolation"].weights @ with_interaction == pytest.approx(0.5 + 0.1)
+    assert contrasts["storage x reference_data x isolation"].weights @ with_interaction == pytest.approx(0.2)
+    assert contrasts["storage x session_wiring"].weights @ with_interaction == pytest.approx(0.0, abs=1e-12)
+
+
+def test_an_additive_truth_gives_every_order_the_same_step():
+    effects = {"storage": -0.4, "reference_data": -0.2, "session_wiring": 0.05, "isolation": -0.6}
+    path = design.path_contrasts()
+    steps = path.weights @ _additive(effects)
+    for j, step in enumerate(path.steps):
+        np.testing.assert_allclose(steps[:, j], effects[step])
+
+
+def test_an_interaction_makes_a_step_depend_on_the_order():
+    effects = {"storage": -0.4, "reference_data": -0.2, "session_wiring": 0.0, "isolation": -0.6}
+    means = _additive(effects, {("storage", "isolation"): 0.5})
+    path = design.path_contrasts()
+    steps = path.weights @ means
+    storage = steps[:, path.steps.index("storage")]
+    # storage before isolation: -0.4; after it: -0.4 + 0.5
+    for order, value in zip(path.orders, storage):
+        expected = -0.4 + (0.5 if order.index("isolation") < order.index("storage") else 0.0)
+        assert value == pytest.approx(expected)
+
+
+def test_design_table_spells_out_levels_and_counts():
+    table = design.design_table({0: 3, 11: 4})
+    assert list(table.columns[:3]) == ["cell", "variant", "preset"]
+    assert table.loc[0, "storage"] == "disk" and table.loc[11, "isolation"] == "rollback"
+    assert table["n_processes"].tolist()[0] == 3 and table["n_processes"].tolist()[11] == 4
+    assert set(itertools.chain(table["session_wiring"])) == {"own", "injected"}

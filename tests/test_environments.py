@@ -212,10 +212,14 @@ def test_measure_sections_records_runs_named_after_the_main_run(tmp_path, monkey
     assert pipeline.measure_sections((), run_id="r1", profile=get_profile("smoke"), runs_dir=tmp_path) == {}
 
 
-def test_full_profile_measures_every_section_and_standard_none():
+def test_full_profile_measures_every_section_and_the_default_why_it_is_faster():
     assert get_profile("full").sections == sections.SECTIONS and get_profile("full").section_size == "full"
-    for name in ("smoke", "quick", "standard"):
-        assert get_profile(name).sections == ()
+    assert get_profile("quick").sections == ()
+    for name in ("smoke", "standard"):
+        assert get_profile(name).sections == ("why",) and get_profile(name).section_size == name
+    standard = get_profile("standard")
+    # the why section, measured first, is the default main run's warm-up
+    assert standard.main_warmup(why_measured_first=True) == 0 and standard.main_warmup(why_measured_first=False) == 1
 
 
 def test_environment_tables_refuse_a_run_without_measurements(tmp_path):

@@ -1,5 +1,6 @@
-"""quiz_study.floor: the one-test-per-process schedule, the run it writes, overhead tables that
-recover a known overhead, and a real smoke floor measurement on the suite under study."""
+"""quiz_study.floor: the one-test-per-process schedule, the run it writes (fake processes), overhead
+tables that recover a known overhead, and the coverage of their block intervals by seeded simulation at
+the default size (the real suite's floor runs in tests/test_run_all.py's smoke study)."""
 
 from __future__ import annotations
 
@@ -129,8 +130,13 @@ def test_the_floor_variant_is_required(tmp_path):
         )
 
 
-def test_overhead_tables_recover_the_known_overhead(tmp_path):
-    run = load_run(fake_floor(tmp_path).run_dir)
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    return load_run(fake_floor(tmp_path_factory.mktemp("floor")).run_dir)
+
+
+def test_overhead_tables_recover_the_known_overhead(fake_run):
+    run = fake_run
     tests = floor.overhead_tests(run.timings).set_index(["architecture", "test"])
     for (architecture, test), row in tests.iterrows():
         assert row["n_blocks"] == 3
@@ -138,19 +144,61 @@ def test_overhead_tables_recover_the_known_overhead(tmp_path):
         assert row["ratio_to_floor"] == pytest.approx(
             (FLOOR_S[test] + OVERHEAD_S[architecture]) / FLOOR_S[test], rel=0.1
         )
-    categories = floor.overhead_groups(run.timings, resamples=500).set_index(["architecture", "category"])
+    categories = floor.overhead_groups(run.timings).set_index(["architecture", "category"])
     auth = categories.loc[("baseline", "auth")]
-    assert auth["n_tests"] == 2
+    assert auth["n_tests"] == 2 and auth["n_blocks"] == 3
     assert auth["overhead_s"] == pytest.approx(OVERHEAD_S["baseline"], abs=0.001)
     assert auth["overhead_ci_low_s"] <= OVERHEAD_S["baseline"] <= auth["overhead_ci_high_s"]
-    assert np.isnan(categories.loc[("baseline", "crud"), "ratio_ci_low"])  # one test: no interval
-    overall = floor.overhead_groups(run.timings, by=None, resamples=500).set_index("architecture")
+    crud = categories.loc[("baseline", "crud")]  # one test: still an interval over its 3 blocks
+    assert crud["overhead_ci_low_s"] <= OVERHEAD_S["baseline"] <= crud["overhead_ci_high_s"]
+    overall = floor.overhead_groups(run.timings, by=None).set_index("architecture")
     expected_ratio = (sum(FLOOR_S.values()) + 3 * OVERHEAD_S["transactional"]) / sum(FLOOR_S.values())
     assert overall.loc["transactional", "ratio_to_floor"] == pytest.approx(expected_ratio, rel=0.02)
     assert overall.loc["transactional", "ratio_ci_low"] <= overall.loc["transactional", "ratio_to_floor"]
     assert set(overall["category"]) == {floor.ALL}
     phases = floor.overhead_phases(run.timings).set_index(["architecture", "phase"])
     assert phases.loc[("baseline", "setup"), "overhead_s"] == pytest.approx(OVERHEAD_S["baseline"] / 2, abs=0.001)
+    assert phases.loc[("baseline", "setup"), "overhead_ci_low_s"] <= OVERHEAD_S["baseline"] / 2
+
+
+def test_a_block_missing_a_test_is_left_out_of_its_group(fake_run):
+    timings = fake_run.timings
+    gone = (timings["block"] == 1) & (timings["test"] == "test_a.py::test_one") & (timings["variant"] == "baseline")
+    groups = floor.overhead_groups(timings[~gone]).set_index(["architecture", "category"])
+    assert groups.loc[("baseline", "auth"), "n_blocks"] == 2
+    assert groups.loc[("transactional", "auth"), "n_blocks"] == 3
+
+
+def test_block_intervals_cover_at_the_default_size():
+    """Seeded simulation of the standard floor (one test per category, 3 blocks): per test,
+    floor and architecture share a block effect (drift) and differ by the overhead plus noise;
+    the category's interval (one test) and the overall one (7 tests) over blocks cover, for the
+    mean difference and for the log of the summed-time ratio."""
+    from quiz_study import why
+
+    plan = why.why_plan("standard")
+    rng = np.random.default_rng(11)
+    sims, tests, blocks = 4000, 7, plan.floor_repetitions
+    floor_s = np.exp(rng.normal(np.log(0.03), 0.8, tests))
+    overhead = rng.normal(0.002, 0.003, tests)
+    drift = np.exp(rng.normal(0, 0.15, (sims, 1, blocks)))
+    floor_times = floor_s[None, :, None] * drift * np.exp(rng.normal(0, 0.1, (sims, tests, blocks)))
+    arch_times = (floor_s + overhead)[None, :, None] * drift * np.exp(rng.normal(0, 0.1, (sims, tests, blocks)))
+    # one category = one test
+    interval = floor.block_intervals(arch_times[:, 0, :] - floor_times[:, 0, :])
+    truth = (floor_s[0] + overhead[0]) * np.exp(0.005) * np.exp(0.15**2 / 2) - floor_s[0] * np.exp(0.005) * np.exp(
+        0.15**2 / 2
+    )
+    assert 0.93 < ((interval.ci_low <= truth) & (truth <= interval.ci_high)).mean() < 0.97
+    # overall: block means of the tests' differences
+    interval = floor.block_intervals((arch_times - floor_times).mean(axis=1))
+    truth = overhead.mean() * np.exp(0.005 + 0.15**2 / 2)
+    assert 0.93 < ((interval.ci_low <= truth) & (truth <= interval.ci_high)).mean() < 0.97
+    # ratio to the floor: log of the summed times per block
+    ratio = np.log(arch_times.sum(axis=1) / floor_times.sum(axis=1))
+    interval = floor.block_intervals(ratio)
+    truth = np.log((floor_s + overhead).sum() / floor_s.sum())
+    assert 0.92 < ((interval.ci_low <= truth) & (truth <= interval.ci_high)).mean() < 0.98
 
 
 def test_sample_tests_takes_per_category_in_collection_order():
@@ -158,38 +206,3 @@ def test_sample_tests_takes_per_category_in_collection_order():
     sample = floor.sample_tests(tests, per_category=1, seed=0)
     assert len(sample) == 2 and sample[-1] == "test_b.py::test_three"
     assert floor.sample_tests(tests, per_category=None, seed=0) == list(TESTS)
-
-
-def test_collect_tests_reads_node_ids_and_categories_from_a_child_process(tmp_path):
-    suite = tmp_path / "tiny"
-    suite.mkdir()
-    (suite / "test_tiny.py").write_text(
-        "import pytest\n\n@pytest.mark.crud\ndef test_kept():\n    pass\n\ndef test_other():\n    pass\n"
-    )
-    (suite / "conftest.py").write_text(
-        "def pytest_configure(config):\n    config.addinivalue_line('markers', 'crud: category')\n"
-    )
-    (suite / "pytest.ini").write_text("[pytest]\nsuitebench_categories = crud auth\n")
-    collected = floor.collect_tests(suite_path=suite)
-    assert [name.split("::")[-1] for name in collected["test"]] == ["test_kept", "test_other"]
-    assert list(collected["category"]) == ["crud", "uncategorized"]
-    with pytest.raises(BenchError, match="collecting"):
-        floor.collect_tests(suite_path=tmp_path / "missing")
-
-
-def test_smoke_floor_runs_on_the_real_suite(tmp_path):
-    """baseline, transactional and the floor on one real test, one fresh process each."""
-    result = floor.measure_floor(
-        tests=["test_auth.py::test_login_returns_bearer_token"],
-        repetitions=1,
-        output_dir=tmp_path,
-        run_id="smoke-floor",
-        seed=0,
-    )
-    assert result.invalid_processes == 0, load_run(result.run_dir).repetitions["invalid_reason"].tolist()
-    run = load_run(result.run_dir)
-    tests = floor.overhead_tests(run.timings)
-    assert set(tests["architecture"]) == {"baseline", "transactional"}
-    assert (tests["floor_s"] > 0).all()
-    overall = floor.overhead_groups(run.timings, by=None)
-    assert np.isfinite(overall["ratio_to_floor"]).all()

@@ -196,7 +196,9 @@ def test_concurrent_first_answers_add_up_on_postgres(tmp_path: Path, postgres_da
 
 # --- bounded load -----------------------------------------------------------------------------
 
-LOAD_REQUESTS = 2000
+# 1,000 mixed requests keep p50/p99 stable to a few ms here; --run-slow sends the 2,000.
+LOAD_REQUESTS = 1000
+LOAD_REQUESTS_SLOW = 2000
 LOAD_CONCURRENCY = 16
 LOAD_STUDENTS = 8
 LOAD_QUESTIONS = 40
@@ -208,7 +210,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def test_bounded_load_mixing_logins_reads_and_answers(tmp_path: Path, record_property) -> None:
+def test_bounded_load_mixing_logins_reads_and_answers(tmp_path: Path, record_property, pytestconfig) -> None:
+    total_requests = LOAD_REQUESTS_SLOW if pytestconfig.getoption("--run-slow") else LOAD_REQUESTS
     with served_quiz_api(workdir=tmp_path) as served:
         quiz = prepare_quiz(served, students=LOAD_STUDENTS, questions=LOAD_QUESTIONS)
         tokens: dict[str, dict[str, str]] = {}
@@ -236,7 +239,7 @@ def test_bounded_load_mixing_logins_reads_and_answers(tmp_path: Path, record_pro
                 return api.get(f"/questions/{question.id}")
             return api.get("/subjects", params={"limit": 10})
 
-        next_request = iter(range(LOAD_REQUESTS))
+        next_request = iter(range(total_requests))
         lock = threading.Lock()
         deadline = time.monotonic() + LOAD_BUDGET_S
         latencies_s: list[float] = []
@@ -282,6 +285,6 @@ def test_bounded_load_mixing_logins_reads_and_answers(tmp_path: Path, record_pro
         ("load_wall_s", round(wall_s, 2)),
     ]:
         record_property(name, value)
-    assert len(latencies_s) == LOAD_REQUESTS, f"stopped at the {LOAD_BUDGET_S:.0f} s budget: {summary}"
+    assert len(latencies_s) == total_requests, f"stopped at the {LOAD_BUDGET_S:.0f} s budget: {summary}"
     assert set(statuses) <= {"200", "201"}, summary
     assert healthy and tracebacks == 0

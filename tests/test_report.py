@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
+from scipy.stats import gmean  # noqa: E402
 
 from quiz_study import (
     figures,
@@ -213,12 +214,12 @@ def test_tables_for_run_is_deterministic(runs, tables):
 def test_verdict_numbers_match_an_independent_recomputation(runs, tables):
     totals = _measured_totals(runs / "run-a")
     sums = totals.groupby(["variant", "repetition"])["seconds"].sum()
-    improvement = (1 - sums["transactional"].median() / sums["baseline"].median()) * 100
-    api = totals[(totals["test"] == API_TEST) & (totals["variant"] == "transactional")]["seconds"].median()
+    improvement = (1 - gmean(sums["transactional"]) / gmean(sums["baseline"])) * 100
+    api = gmean(totals[(totals["test"] == API_TEST) & (totals["variant"] == "transactional")]["seconds"])
     verdicts = tables["verdicts"].set_index("criterion")
     assert verdicts.loc["suite improvement >= 70 %", "measured"] == pytest.approx(improvement, rel=1e-12)
     assert verdicts.loc["API test < 0.5 s", "measured"] == pytest.approx(api, rel=1e-12)
-    assert verdicts["passed"].all()
+    assert (verdicts["verdict"] == "met").all() and verdicts["passed"].all()
     low, high = verdicts.loc["suite improvement >= 70 %", ["ci_low", "ci_high"]]
     assert low <= improvement <= high
 
@@ -236,7 +237,7 @@ def test_suite_table_headline_and_verdict_show_one_interval(tables):
 
 def test_headline_and_phases_and_counters(runs, tables):
     totals = _measured_totals(runs / "run-a")
-    api = totals[totals["test"] == API_TEST].groupby("variant")["seconds"].median()
+    api = totals[totals["test"] == API_TEST].groupby("variant")["seconds"].agg(gmean)
     headline = tables["headline"].set_index("measure")
     api_row = headline.loc[[m for m in headline.index if m.startswith("API test")][0]]
     assert api_row["speedup"] == pytest.approx(api["baseline"] / api["transactional"])
@@ -272,7 +273,10 @@ def test_display_merges_intervals_and_formats_by_column(tables):
     assert "speedup 95 % CI" in display.columns and "speedup_ci_low" not in display.columns
     assert display["speedup 95 % CI"].str.match(r"^\[[\d.]+, [\d.]+\]$").all()
     verdicts = formatting.verdicts_display(tables["verdicts"])
-    assert verdicts["verdict"].str.startswith("PASS").all()
+    assert (verdicts["verdict"] == "met").all() and "primary measure" in verdicts.columns
+    shown = formatting.display_frame(tables, "tests")
+    assert {"welch_p_value", "p_bh", "speedup 95 % CI"} <= set(shown.columns)
+    assert not {"mw_p_value", "mw_p_holm"} & set(shown.columns)
     html = formatting.table_html(tables, "verdicts")
     assert 'id="verdicts"' in html and "tables_for_run(" in html
 
@@ -323,32 +327,37 @@ def test_every_figure_renders(runs, tables):
         figures.phase_breakdown(tables["phases"], tables["phases_by_category"]),
         figures.counters_chart(tables["counters"]),
         figures.trend(report_tables.trend_table(runs), highlight_run="run-a"),
-        figures.calibration(None, note="too few repetitions"),
+        figures.power_curves(pd.DataFrame(), note="too few repetitions"),
     ]
     for figure in made:
         assert isinstance(figure, Figure)
         assert figures.png_bytes(figure).startswith(b"\x89PNG")
 
 
-def test_regression_section_records_then_checks(tmp_path):
+def test_regression_section_never_checks_a_run_against_its_own_baseline(tmp_path):
     runs_dir = tmp_path / "runs"
-    first = write_synthetic_run(runs_dir, "r1", started_at="2025-01-01T10:00:00+00:00", repetitions=8, seed=8)
+    first = write_synthetic_run(runs_dir, "r1", started_at="2025-01-01T10:00:00+00:00", repetitions=4, seed=8)
     second = write_synthetic_run(
-        runs_dir, "r2", started_at="2025-01-01T11:00:00+00:00", repetitions=8, seed=9, candidate_scale=0.4
+        runs_dir, "r2", started_at="2025-01-01T11:00:00+00:00", repetitions=4, seed=9, candidate_scale=0.4
     )
     store = tmp_path / "baselines"
-    recorded = pipeline.regression_section(run_dir=first, baselines_dir=store, calibration_trials=20)
+    recorded = pipeline.regression_section(run_dir=first, baselines_dir=store, simulation_draws=200)
     assert recorded.recorded_now and recorded.baseline_name == "study-smoke-transactional"
-    assert recorded.check is not None and not recorded.check.regressed
-    assert recorded.calibration is not None and recorded.calibration.n_repetitions == 8
-    checked = pipeline.regression_section(run_dir=second, baselines_dir=store, calibration_trials=0)
+    assert recorded.check is None and "never checked against a baseline recorded from itself" in recorded.check_note
+    again = pipeline.regression_section(run_dir=first, baselines_dir=store, simulation_draws=0)
+    assert again.check is None and "recorded from this run" in again.check_note
+    checked = pipeline.regression_section(run_dir=second, baselines_dir=store, simulation_draws=200)
     assert not checked.recorded_now
-    assert checked.check.regressed  # twice as slow: every test slower, counters unchanged
-    assert "calibration skipped" in checked.calibration_note
+    assert checked.check.regressed and checked.check.gate.fired  # twice as slow: every test slower
     assert list(checked.trend["run_id"].unique()) == ["r1", "r2"]
+    rates = pipeline.regression_tables(checked)["calibration"]
+    # two sessions of 4: one stored-baseline pair each way, no 8-process session to split; simulated rows
+    assert (rates.loc[rates["source"].str.startswith("session pairs"), "comparisons"] == 2).all()
+    assert rates["source"].str.startswith("simulated").any()
+    assert any("check --against-rev" in note for note in checked.calibration.notes)
     lines = pipeline.format_regression(checked)
-    assert any("REGRESSED" in line for line in lines)
-    assert isinstance(figures.calibration(recorded.calibration), Figure)
+    assert any("REGRESSED" in line for line in lines) and any("baseline calibrate" in line for line in lines)
+    assert isinstance(figures.power_curves(rates), Figure)
 
 
 # ---------------------------------------------------------------- export_html

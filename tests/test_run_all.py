@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
-from fake_processes import FakeProcesses, FakeSuite
+from fake_processes import FakeProcesses
 
-from quiz_study import environments, floor, paths, pipeline, profiles, sections, why
+from quiz_study import environments, paths, pipeline, profiles, sections
 from quiz_study import variants as study_variants
+from suitebench import store
 from suitebench.errors import BenchError
 
 
@@ -64,6 +66,14 @@ def _project_state() -> dict[str, object]:
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     before = _project_state()
+    # Environment runs recorded beforehand (fake processes, seconds) beside the run-to-be, as a
+    # `--with postgres,parallel` session would: the one report rendered shows every section.
+    environments.run_environment_study(
+        size="smoke",
+        output_dir=root / "data" / "runs",
+        run_id=sections.environment_run_id(RUN_ID),
+        runner=functools.partial(study_variants.run_benchmark, executor=FakeProcesses(_environment_seconds)),
+    )
     started = time.perf_counter()
     completed = _run_all("--profile", "smoke", "--output-root", str(root), "--run-id", RUN_ID, "--no-progress")
     elapsed = time.perf_counter() - started
@@ -95,42 +105,42 @@ def test_smoke_run_leaves_the_projects_data_and_reports_alone(smoke):
     assert before["run"] is False and before["report"] is False
 
 
-def test_report_shows_the_optional_sections_recorded_beside_the_run(smoke):
-    """Section runs recorded (with fake processes, in seconds) beside the smoke run: re-rendering
-    the report shows them, executes notebook 05, and the summary prints their figures."""
+def test_smoke_study_measures_why_first_on_the_real_suite_and_reports_it_first(smoke):
+    """The smoke profile's why section (12 cells once, the floor once, forked processes on the real
+    suite) is recorded before the main run, which then has no warm-up; the report's first screen
+    shows the verdicts, the shares figure and the findings before the method."""
     root, completed, _, _, _ = smoke
     assert completed.returncode == 0
     runs = root / "data" / "runs"
-    fake = FakeSuite()
-    environments.run_environment_study(
-        size="smoke",
-        output_dir=runs,
-        run_id=sections.environment_run_id(RUN_ID),
-        runner=functools.partial(study_variants.run_benchmark, executor=FakeProcesses(_environment_seconds)),
-    )
-    why.run_why_study(
-        profile_size="smoke",
-        output_dir=runs,
-        run_prefix=sections.why_run_prefix(RUN_ID),
-        runner=functools.partial(study_variants.run_benchmark, executor=fake),
-        floor_runner=functools.partial(floor.measure_floor, executor=fake),
-    )
-    again = _run_all("--resume", RUN_ID, "--output-root", str(root), "--with", "none", "--no-progress")
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "PostgreSQL / parallel" in again.stdout and "why it is faster" in again.stdout
+    why_dirs = sections.why_runs(runs / RUN_ID)
+    assert [p.name for p in why_dirs] == [f"{RUN_ID}-why-factorial", f"{RUN_ID}-why-floor"]
+    main = store.load_run(runs / RUN_ID)
+    for path in why_dirs:
+        run = store.load_run(path)
+        assert run.metadata["status"] == "complete" and run.repetitions["valid"].all(), run.repetitions
+        assert run.metadata["started_at"] < main.metadata["started_at"]
+        assert "forked" in run.metadata["process_model"]
+    assert len(store.load_run(why_dirs[0]).measured_repetitions) == 12
+    assert "why it is faster" in completed.stdout and "of the speedup" in completed.stdout
+    page = (root / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    answer, method = page.index("The answer"), page.index("How the figures were obtained")
+    assert answer < page.index('id="verdicts"') < method
+    assert answer < page.index("of the speedup of the summed test time") < method
+    assert "each switch's share of the baseline" in page
+
+
+def test_report_shows_the_environment_sections_recorded_beside_the_run(smoke):
+    """Environment runs recorded (with fake processes) beside the smoke run before it: the report
+    and the end-of-study summary show their figures."""
+    root, completed, _, _, _ = smoke
+    assert completed.returncode == 0
+    assert "PostgreSQL / parallel" in completed.stdout and "why it is faster" in completed.stdout
     report_dir = root / "reports" / RUN_ID
     page = (report_dir / "report.html").read_text()
     assert "Not measured in run" not in page
-    for fragment in (
-        "PostgreSQL, per isolation strategy",
-        "serial vs parallel",
-        "share of the change in log per-test time",
-        "rollback",
-        "baseline@n=2",
-    ):
+    for fragment in ("PostgreSQL, per isolation strategy", "serial vs parallel", "rollback", "baseline@n=2"):
         assert fragment in page, fragment
-    executed = json.loads((report_dir / f"{pipeline.WHY_NOTEBOOK}.ipynb").read_text())
-    assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not (report_dir / f"{pipeline.WHY_NOTEBOOK}.ipynb").exists(), "the smoke profile leaves notebook 05 out"
 
 
 def _environment_seconds(switches, test_index: int, workers: int) -> float:
@@ -162,9 +172,17 @@ def test_report_numbers_match_an_independent_recomputation(smoke):
     timings = pd.read_csv(root / "data" / "runs" / RUN_ID / "timings.csv")
     measured = timings[(timings["phase"] == "total") & timings["valid"] & ~timings["warmup"]]
     measured = measured[~measured["test"].str.startswith("<fixture:")]
-    api_median = measured[(measured["test"] == API_TEST) & (measured["variant"] == "transactional")]["seconds"].median()
-    sums = measured.groupby(["variant", "repetition"])["seconds"].sum()
-    improvement = (1 - sums["transactional"].median() / sums["baseline"].median()) * 100
+    # The verdicts use geometric means over processes, on the tests that passed in every process of
+    # both architectures (the baseline's strict-xfail tests are left out).
+    processes = measured.groupby("variant")["repetition"].nunique()
+    passed = measured[measured["outcome"] == "passed"].groupby(["test", "variant"])["repetition"].nunique().unstack()
+    comparable = passed.index[
+        (passed["baseline"] == processes["baseline"]) & (passed["transactional"] == processes["transactional"])
+    ]
+    api_times = measured[(measured["test"] == API_TEST) & (measured["variant"] == "transactional")]["seconds"]
+    api_median = float(np.exp(np.log(api_times).mean()))
+    sums = measured[measured["test"].isin(comparable)].groupby(["variant", "repetition"])["seconds"].sum()
+    improvement = (1 - np.exp(np.log(sums["transactional"]).mean() - np.log(sums["baseline"]).mean())) * 100
 
     page = (root / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
     rows = _verdict_rows(page)
@@ -191,12 +209,18 @@ def test_report_numbers_match_an_independent_recomputation(smoke):
         (["--with", "why,gpu"], "unknown section 'gpu'"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(args, fragment):
-    completed = _run_all(*args, timeout=60)
-    assert completed.returncode == 2
-    lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], completed.stderr
-    assert "Traceback" not in completed.stderr and completed.stdout == ""
+def test_bad_options_exit_2_with_one_line(args, fragment, capsys):
+    # In-process: run_all.py's main is what `python run_all.py` calls (the script itself runs as a
+    # command in the tests above and below).
+    try:
+        code = _load_run_all().main(args)
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
 
 
 def test_resuming_an_unknown_run_is_one_error_line(tmp_path):
@@ -265,6 +289,9 @@ def test_ctrl_c_exits_130_in_one_line_and_keeps_the_data(tmp_path):
             "--run-id",
             "stopped",
             "--no-progress",
+            # interrupted in the main run (the why section, measured first, is left out)
+            "--with",
+            "none",
         ],
         cwd=paths.ROOT,
         stdout=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """quiz_study.scaling: sweep variants, fits that recover known slopes, the marked projection, and a
-real smoke sweep of the suite under study."""
+real smoke sweep of the suite under study (forked processes)."""
 
 from __future__ import annotations
 
@@ -191,18 +191,23 @@ def test_no_sweep_variant_is_an_error():
 
 
 def test_smoke_sweep_runs_on_the_real_suite(tmp_path):
-    """Three fresh pytest processes on one real test: transactional, +10 tables, +2 copies."""
+    """Three pytest processes on one real test (forked, a few seconds): transactional, +10 tables,
+    +2 copies; the knobs really change the work."""
+    from quiz_study.forkserver import ForkServer
+
     sweep = scaling.Sweep(extra_tables=(0, 10), reference_rows=(0,), copies=(1, 2), architectures=("transactional",))
-    result = study_variants.run_benchmark(
-        variants=sweep.variants(),
-        repetitions=1,
-        warmup=0,
-        selection={"keyword": "test_login_returns_bearer_token"},
-        output_dir=tmp_path,
-        run_id="smoke-sweep",
-        progress=False,
-        timeout_s=120,
-    )
+    with ForkServer() as forks:
+        result = study_variants.run_benchmark(
+            variants=sweep.variants(),
+            repetitions=1,
+            warmup=0,
+            selection={"keyword": "test_login_returns_bearer_token"},
+            output_dir=tmp_path,
+            run_id="smoke-sweep",
+            progress=False,
+            timeout_s=120,
+            executor=forks,
+        )
     assert result.invalid_measured_repetitions == 0, result
     run = load_run(result.run_dir)
     points = scaling.sweep_points_table(run.timings, run.repetitions)

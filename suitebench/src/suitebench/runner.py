@@ -11,11 +11,19 @@ an interrupted run keeps everything completed and `resume=True` continues it.
 
 Services (a database server, say) are started once around the whole run, so their start-up is no
 part of any repetition; the children get the environment each service yields.
+
+A run's data stays whole: the plan stores a fingerprint of the measured code
+(`suitebench.fingerprint`) that every repetition is checked against (and a resume must match);
+one process at a time writes a run (`store.lock_run`); children die with the runner
+(`suitebench.children`); a failed write (a full disk) stops the run with its status and reason
+recorded and nothing completed lost; and every repetition has a time limit (`AUTO_TIMEOUT` unless
+the caller gives one), so a hung test costs one invalid repetition, not the run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import shlex
 import shutil
@@ -35,7 +43,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from suitebench import store
+from suitebench import children, fingerprint, store
 from suitebench.errors import BenchError
 from suitebench.metadata import collect_load_average, collect_metadata, describe_differences, metadata_differences
 from suitebench.plugin import plugin_args as timing_plugin_args
@@ -46,6 +54,23 @@ SCHEDULE_KINDS: tuple[str, ...] = ("abab", "random")
 
 DEFAULT_REPETITIONS = 10
 DEFAULT_WARMUP = 1
+
+# The per-repetition time limit when the caller names none ("auto"): a variant's first repetition
+# may take AUTO_FIRST_TIMEOUT_S; later ones AUTO_TIMEOUT_FACTOR times its slowest valid repetition
+# so far, but never less than AUTO_MIN_TIMEOUT_S. A factor of 10 leaves room for a loaded machine
+# and still ends a hung test in minutes rather than never; the first repetition has nothing to
+# scale and gets half an hour (give `timeout_s` for suites slower than that).
+AUTO_TIMEOUT = "auto"
+AUTO_FIRST_TIMEOUT_S = 1800.0
+AUTO_MIN_TIMEOUT_S = 60.0
+AUTO_TIMEOUT_FACTOR = 10.0
+
+# The engine's modules that run in every child (the timing plugin and what it imports) are always
+# part of the measured code; the rest of the engine (statistics, this runner) never runs there.
+ENGINE_SOURCES: tuple[Path, ...] = tuple(
+    Path(__file__).resolve().parent / name for name in ("__init__.py", "plugin.py", "recorder.py", "counters.py")
+)
+
 # Fixed so that dict/set iteration order, and anything hashed, is the same in every process.
 CHILD_HASH_SEED = "0"
 SELECTION_KEYS: tuple[str, ...] = ("keyword", "marker")
@@ -84,7 +109,7 @@ _FAILED_OUTCOMES = ("failed", "error")
 
 
 class RunInterrupted(BenchError):
-    """The run was stopped (Ctrl-C, SIGTERM) before its schedule finished; its data is kept."""
+    """The run was stopped (Ctrl-C, SIGTERM, SIGHUP) before its schedule finished; its data is kept."""
 
 
 # ---------------------------------------------------------------- plan
@@ -262,7 +287,9 @@ def execute_process(
     """Run one process with output to `log_path`; wall time includes interpreter start-up.
 
     The child gets its own session so Ctrl-C reaches only this process, which then kills the
-    child's whole group (xdist workers included) before re-raising.
+    child's whole group (xdist workers included) before re-raising. While it runs, its group is
+    recorded in `child.pid` beside the log (`suitebench.children`), so that the run's watchdog,
+    or a later resume, can kill it should this process die first.
     """
     with open(log_path, "wb") as log:
         started = time.perf_counter()
@@ -275,7 +302,10 @@ def execute_process(
             stderr=subprocess.STDOUT,
             start_new_session=hasattr(os, "killpg"),
         )
+        record = None
         try:
+            if hasattr(os, "killpg"):
+                record = children.record_child(Path(log_path).parent, process.pid)
             exit_code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             wall_s = time.perf_counter() - started
@@ -284,6 +314,9 @@ def execute_process(
         except BaseException:
             _kill_process_group(process)
             raise
+        finally:
+            if record is not None:
+                children.forget_child(record)
         return ProcessOutcome(exit_code=exit_code, wall_s=time.perf_counter() - started, timed_out=False)
 
 
@@ -484,6 +517,25 @@ def _result(run_dir: Path, metadata: Mapping[str, Any], *, executed: int) -> Run
     )
 
 
+def repetition_timeout_s(setting: float | str | None, *, previous_wall_s: Sequence[float]) -> float | None:
+    """The time limit of one repetition: `setting` when it is a number, none when it is None (a
+    run recorded before the default existed), else (`AUTO_TIMEOUT`) from the variant's valid
+    repetitions so far: AUTO_FIRST_TIMEOUT_S for the first, then AUTO_TIMEOUT_FACTOR times the
+    slowest, at least AUTO_MIN_TIMEOUT_S."""
+    if setting is None or isinstance(setting, int | float):
+        return setting
+    if not previous_wall_s:
+        return AUTO_FIRST_TIMEOUT_S
+    return max(AUTO_MIN_TIMEOUT_S, AUTO_TIMEOUT_FACTOR * max(previous_wall_s))
+
+
+def _check_timeout(timeout_s: float | str | None) -> None:
+    if timeout_s is None or timeout_s == AUTO_TIMEOUT:
+        return
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 < timeout_s < float("inf"):
+        raise BenchError(f"timeout must be positive (seconds) or {AUTO_TIMEOUT!r}, got {timeout_s!r}")
+
+
 @dataclass(frozen=True)
 class _Settings:
     """What every repetition of a run shares, read from metadata.json."""
@@ -494,13 +546,44 @@ class _Settings:
     extra_pytest_args: tuple[str, ...]
     plugin_args: tuple[str, ...]
     env: Mapping[str, str]
-    timeout_s: float | None
+    timeout_s: float | str | None
     expected_tests: int | None
 
 
+@dataclass(frozen=True)
+class _CodeWatch:
+    """Checks the measured code against the run's stored fingerprint."""
+
+    trees: fingerprint.SourceTrees
+    plugin_args: tuple[str, ...]
+    planned: Mapping[str, Any]
+
+    def check(self) -> tuple[str, list[str]]:
+        """The code hash now, and what changed since the run was planned ([] when nothing)."""
+        now = fingerprint.fingerprint(self.trees, plugin_args=self.plugin_args)
+        return now["code_hash"], fingerprint.fingerprint_changes(self.planned, now)
+
+
+@dataclass(frozen=True)
+class _Repetition:
+    """What the loop needs to know about a repetition it ran."""
+
+    valid: bool
+    wall_s: float
+    code_changes: list[str]
+
+
 def _run_one(
-    entry: PlannedRepetition, *, run_id: str, run_dir: Path, variant: Variant, settings: _Settings, executor: Executor
-) -> None:
+    entry: PlannedRepetition,
+    *,
+    run_id: str,
+    run_dir: Path,
+    variant: Variant,
+    settings: _Settings,
+    executor: Executor,
+    timeout_s: float | None,
+    code: _CodeWatch,
+) -> _Repetition:
     raw = store.raw_dir(run_dir, entry.repetition)
     shutil.rmtree(raw, ignore_errors=True)
     raw.mkdir(parents=True)
@@ -516,8 +599,11 @@ def _run_one(
     cwd = Path(variant.cwd) if variant.cwd else settings.cwd
     env = {**settings.env, **variant.env}
     started_at = _now()
-    outcome = executor(command, env=env, cwd=cwd, log_path=raw / "pytest.log", timeout_s=settings.timeout_s)
+    outcome = executor(command, env=env, cwd=cwd, log_path=raw / "pytest.log", timeout_s=timeout_s)
     finished_at = _now()
+    # Checked after the process (and before the next starts, which this same check serves): the
+    # repetition was measured on the run's code only if the code is unchanged at its end too.
+    code_hash, code_changes = code.check()
     try:
         records = read_records(raw)
         unreadable = ""
@@ -528,10 +614,11 @@ def _run_one(
         outcome=outcome,
         counts=counts,
         n_records=len(records),
-        timeout_s=settings.timeout_s,
+        timeout_s=timeout_s,
         expected_tests=settings.expected_tests,
     )
-    reason = "; ".join(filter(None, [reason, unreadable])).replace("\n", " ")
+    changed = f"the measured code changed while it ran ({fingerprint.describe_changes(code_changes)})"
+    reason = "; ".join(filter(None, [reason, unreadable, changed if code_changes else ""])).replace("\n", " ")
     run_columns = {
         "run_id": run_id,
         "repetition": entry.repetition,
@@ -555,8 +642,10 @@ def _run_one(
         **asdict(counts),
         "started_at": started_at,
         "finished_at": finished_at,
+        "code_hash": code_hash,
     }
     store.append_frame(run_dir / store.REPETITIONS_FILE, pd.DataFrame([row]), columns=store.REPETITION_COLUMNS)
+    return _Repetition(valid=not reason, wall_s=outcome.wall_s, code_changes=code_changes)
 
 
 def run_benchmark(
@@ -574,11 +663,12 @@ def run_benchmark(
     schedule: ScheduleKind | None = None,
     resume: bool = False,
     extra_pytest_args: Sequence[str] | None = None,
-    timeout_s: float | None = None,
+    timeout_s: float | str | None = None,
     profile: str | None = None,
     cwd: Path | str | None = None,
     services: Sequence[Service] = (),
     metadata_packages: Sequence[str] = (),
+    code_paths: Sequence[Path | str] = (),
     resume_hint: str = "python -m suitebench run",
     annotations: Mapping[str, Any] | None = None,
     progress: bool = True,
@@ -608,11 +698,14 @@ def run_benchmark(
         `np.random.default_rng(seed)`; a seed is drawn and recorded when none is given).
     resume
         Continue run `run_id` from its stored schedule. Settings then come from the run;
-        any that is given and differs raises BenchError.
+        any that is given and differs raises BenchError, and so does a change of the measured
+        code since the run was planned (see `code_paths`).
     extra_pytest_args
         Arguments appended to every pytest command.
     timeout_s
-        Kill a repetition after this many seconds; it is recorded as invalid.
+        Kill a repetition after this many seconds; it is recorded as invalid and the run goes
+        on. None (the default) or `"auto"`: `AUTO_TIMEOUT`, a limit derived from the variant's
+        earlier repetitions (see `repetition_timeout_s`).
     profile
         Free-form tag stored in metadata.json (`store.latest_run(profile=...)` filters on it).
     cwd
@@ -622,6 +715,11 @@ def run_benchmark(
         every child. A resumed run needs services of the same names.
     metadata_packages
         Packages whose versions are recorded besides the engine's own.
+    code_paths
+        Source trees the suite imports, fingerprinted with the suite itself and the engine's
+        own source (`suitebench.fingerprint`): the fingerprint is stored with the plan, every
+        repetition records its code hash, a change during the run stops it, and a resume
+        after a change is refused.
     resume_hint
         The command that started the run, for the message that says how to continue it.
     annotations
@@ -637,14 +735,15 @@ def run_benchmark(
     Raises
     ------
     BenchError
-        Invalid arguments; RunInterrupted (a BenchError) when interrupted, after marking the run.
+        Invalid arguments, a run another process is writing, a resume of changed code, a
+        failed write (a full disk; the run is marked failed with the reason); RunInterrupted
+        (a BenchError) when interrupted, after marking the run.
     """
     if repetitions is not None and (not isinstance(repetitions, int) or repetitions < 1):
         raise BenchError(f"repetitions must be a positive integer, got {repetitions!r}")
     if warmup is not None and (not isinstance(warmup, int) or warmup < 0):
         raise BenchError(f"warmup must be a non-negative integer, got {warmup!r}")
-    if timeout_s is not None and timeout_s <= 0:
-        raise BenchError(f"timeout must be positive, got {timeout_s!r}")
+    _check_timeout(timeout_s)
     if schedule is not None and schedule not in SCHEDULE_KINDS:
         raise BenchError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULE_KINDS)}")
     if run_id is not None:
@@ -657,57 +756,81 @@ def run_benchmark(
     # Absolute: the child runs elsewhere and must write where this process reads.
     output_dir = Path(output_dir).absolute()
 
-    if resume:
-        if run_id is None:
-            raise BenchError("resume needs the id of the run to continue")
-        given = {
-            "variants": [v.label for v in checked] if checked is not None else None,
-            "repetitions": repetitions,
-            "warmup": warmup,
-            "selection": dict(selection) if selection is not None else None,
-            "targets": list(targets) if targets is not None else None,
-            "seed": seed,
-            "schedule": schedule,
-            "suite_path": str(suite) if suite is not None else None,
-            "extra_pytest_args": list(extra_pytest_args) if extra_pytest_args is not None else None,
-            "timeout_s": timeout_s,
-            "profile": profile,
-        }
-        prepared = _prepare_resume(output_dir=output_dir, run_id=run_id, given=given, services=services)
-    else:
-        if suite is None:
-            raise BenchError("name the suite to measure (suite_path)")
-        if checked is None:
-            raise BenchError("name the variants to measure")
-        schedule = schedule or "abab"
-        if schedule == "random" and seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**32)
-        prepared = _prepare_new_run(
-            output_dir=output_dir,
-            run_id=run_id or store.new_run_id(),
-            variants=checked,
-            services=services,
-            metadata_packages=metadata_packages,
-            annotations=annotations or {},
-            arguments={
-                "repetitions": DEFAULT_REPETITIONS if repetitions is None else repetitions,
-                "warmup": DEFAULT_WARMUP if warmup is None else warmup,
-                "selection": dict(selection or {}),
-                "targets": list(targets) if targets is not None else None,
-                "expected_tests": expected_tests,
-                "seed": seed,
-                "schedule": schedule,
-                "suite_path": str(suite),
-                "cwd": str(Path(cwd).resolve() if cwd is not None else Path.cwd()),
-                "extra_pytest_args": list(extra_pytest_args or ()),
-                "timeout_s": timeout_s,
-                "profile": profile,
-                "resume_hint": resume_hint,
-            },
+    with ExitStack() as holding:
+        try:
+            if resume:
+                if run_id is None:
+                    raise BenchError("resume needs the id of the run to continue")
+                given = {
+                    "variants": [v.label for v in checked] if checked is not None else None,
+                    "repetitions": repetitions,
+                    "warmup": warmup,
+                    "selection": dict(selection) if selection is not None else None,
+                    "targets": list(targets) if targets is not None else None,
+                    "seed": seed,
+                    "schedule": schedule,
+                    "suite_path": str(suite) if suite is not None else None,
+                    "extra_pytest_args": list(extra_pytest_args) if extra_pytest_args is not None else None,
+                    "timeout_s": timeout_s,
+                    "profile": profile,
+                }
+                prepared = _prepare_resume(
+                    output_dir=output_dir, run_id=run_id, given=given, services=services, holding=holding
+                )
+            else:
+                if suite is None:
+                    raise BenchError("name the suite to measure (suite_path)")
+                if checked is None:
+                    raise BenchError("name the variants to measure")
+                schedule = schedule or "abab"
+                if schedule == "random" and seed is None:
+                    seed = int(np.random.SeedSequence().entropy % 2**32)
+                prepared = _prepare_new_run(
+                    output_dir=output_dir,
+                    run_id=run_id or store.new_run_id(),
+                    variants=checked,
+                    services=services,
+                    metadata_packages=metadata_packages,
+                    annotations=annotations or {},
+                    holding=holding,
+                    arguments={
+                        "repetitions": DEFAULT_REPETITIONS if repetitions is None else repetitions,
+                        "warmup": DEFAULT_WARMUP if warmup is None else warmup,
+                        "selection": dict(selection or {}),
+                        "targets": list(targets) if targets is not None else None,
+                        "expected_tests": expected_tests,
+                        "seed": seed,
+                        "schedule": schedule,
+                        "suite_path": str(suite),
+                        "cwd": str(Path(cwd).resolve() if cwd is not None else Path.cwd()),
+                        "extra_pytest_args": list(extra_pytest_args or ()),
+                        "timeout_s": AUTO_TIMEOUT if timeout_s is None else timeout_s,
+                        "profile": profile,
+                        "resume_hint": resume_hint,
+                        "code_paths": [
+                            str(p)
+                            for p in dict.fromkeys(Path(p).resolve() for p in (suite, *code_paths, *ENGINE_SOURCES))
+                        ],
+                    },
+                )
+            if prepared.code is None:
+                return _finish_without_running(prepared)
+        except OSError as problem:
+            # Before anything ran: a run directory that cannot be written (a full disk, say).
+            raise BenchError(f"cannot prepare run {run_id or ''!r} in {output_dir}: {_os_problem(problem)}") from None
+        return _execute_plan(
+            prepared, output_dir=output_dir, progress=progress, executor=executor, environ=environ, services=services
         )
-    return _execute_plan(
-        prepared, output_dir=output_dir, progress=progress, executor=executor, environ=environ, services=services
-    )
+
+
+def _os_problem(problem: OSError) -> str:
+    """An OSError as one phrase: a full disk and a file-size limit said in words, with the file."""
+    meaning = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large (a file-size limit was reached)",
+    }.get(problem.errno or 0, problem.strerror or str(problem))
+    return f"{meaning} ({problem.filename})" if problem.filename else meaning
 
 
 @dataclass
@@ -717,6 +840,15 @@ class _Prepared:
     variants: list[Variant]
     planned: list[PlannedRepetition]
     completed: set[int]
+    # None when nothing is left to run (a resume of a complete run).
+    code: _CodeWatch | None
+
+
+def _code_watch(*, code_paths: Sequence[str], output_dir: Path, plugin_args: Sequence[str]) -> _CodeWatch:
+    # The runs directory is left out: the run writes into it, and it may lie inside a measured tree.
+    trees = fingerprint.resolve_trees(code_paths, exclude=[output_dir])
+    planned = fingerprint.fingerprint(trees, plugin_args=plugin_args)
+    return _CodeWatch(trees=trees, plugin_args=tuple(plugin_args), planned=planned)
 
 
 def _prepare_new_run(
@@ -728,17 +860,21 @@ def _prepare_new_run(
     metadata_packages: Sequence[str],
     annotations: Mapping[str, Any],
     arguments: dict[str, Any],
+    holding: ExitStack,
 ) -> _Prepared:
     """Check the arguments, plan the schedule and store it in metadata.json before anything runs."""
     if not Path(arguments["suite_path"]).exists():
         raise BenchError(f"suite not found: {arguments['suite_path']}")
     _check_writable(output_dir)
     run_dir = output_dir / run_id
+    exists = f"run {run_id!r} already exists in {output_dir}; continue it with --resume {run_id} or pick another id"
     if (run_dir / store.METADATA_FILE).exists():
-        raise BenchError(
-            f"run {run_id!r} already exists in {output_dir}; continue it with --resume {run_id} or pick another id"
-        )
+        raise BenchError(exists)
     run_dir.mkdir(exist_ok=True)
+    holding.enter_context(store.lock_run(run_dir))
+    # Checked again under the lock: another process may have planned the same run id meanwhile.
+    if (run_dir / store.METADATA_FILE).exists():
+        raise BenchError(exists)
     planned = plan_schedule(
         variants=[v.label for v in variants],
         repetitions=arguments["repetitions"],
@@ -747,6 +883,8 @@ def _prepare_new_run(
         seed=arguments["seed"],
         targets=arguments["targets"],
     )
+    plugin_args = timing_plugin_args()
+    code = _code_watch(code_paths=arguments["code_paths"], output_dir=output_dir, plugin_args=plugin_args)
     suite_path = Path(arguments["suite_path"])
     metadata = {
         "schema_version": store.SCHEMA_VERSION,
@@ -762,6 +900,8 @@ def _prepare_new_run(
         "schedule_kind": arguments["schedule"],
         "schedule": [entry.to_dict() for entry in planned],
         "child_environment": {"PYTHONHASHSEED": CHILD_HASH_SEED},
+        "plugin_args": plugin_args,
+        "fingerprint": code.planned,
         "environment": collect_metadata(
             packages=metadata_packages, root=suite_path if suite_path.is_dir() else suite_path.parent
         ),
@@ -771,23 +911,54 @@ def _prepare_new_run(
         raise BenchError(f"annotations may not replace the run's own metadata: {', '.join(clashes)}")
     metadata.update(annotations)
     store.write_metadata(run_dir, metadata)
-    return _Prepared(run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=set())
+    return _Prepared(run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=set(), code=code)
 
 
 def _prepare_resume(
-    *, output_dir: Path, run_id: str, given: Mapping[str, Any], services: Sequence[Service]
+    *, output_dir: Path, run_id: str, given: Mapping[str, Any], services: Sequence[Service], holding: ExitStack
 ) -> _Prepared:
-    """Load a run's stored plan, refuse conflicting arguments or another machine, drop partial work."""
+    """Take the run's lock, stop what a dead runner left running, load the stored plan, refuse
+    conflicting arguments, another machine or changed code, and drop partial work."""
     run_dir = output_dir / run_id
     if not (run_dir / store.METADATA_FILE).exists():
         raise BenchError(f"cannot resume: no run {run_id!r} in {output_dir}")
     _check_writable(run_dir)
+    holding.enter_context(store.lock_run(run_dir))
+    # First, before anything is checked or rewritten: a child of a dead runner still writing
+    # into raw/rep-N would write into the directory this resume re-creates.
+    try:
+        children.reap_stale_children(run_dir)
+    except (PermissionError, TimeoutError) as problem:
+        raise BenchError(f"cannot resume run {run_id!r}: a process of its earlier part survives ({problem})") from None
     metadata = store.read_metadata(run_dir)
     _check_resume_arguments(metadata["arguments"], given, run_id=run_id)
     differences = metadata_differences(metadata.get("environment", {}), collect_metadata())
     if differences:
         raise BenchError(
             f"cannot resume run {run_id!r} on a different machine or Python: {describe_differences(differences)}"
+        )
+    variants = [Variant.from_dict(v) for v in metadata["variants"]]
+    planned = [PlannedRepetition.from_dict(entry) for entry in metadata["schedule"]]
+    done = {int(row["repetition"]) for row in store.completed_repetition_rows(run_dir)}
+    if {entry.repetition for entry in planned} <= done:
+        # Nothing left to measure (run_all.py --resume re-renders a complete run's report so): no
+        # code runs, so neither the code nor the services need to match, and no file is touched.
+        return _Prepared(
+            run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=done, code=None
+        )
+    if metadata.get("schema_version") != store.SCHEMA_VERSION:
+        raise BenchError(
+            f"cannot resume run {run_id!r}: it was recorded by an older suitebench (schema_version "
+            f"{metadata.get('schema_version')}), which kept no fingerprint of the code it measured; start a new run"
+        )
+    code = _code_watch(
+        code_paths=metadata["arguments"]["code_paths"], output_dir=output_dir, plugin_args=timing_plugin_args()
+    )
+    changes = fingerprint.fingerprint_changes(metadata["fingerprint"], code.planned)
+    if changes:
+        raise BenchError(
+            f"cannot resume run {run_id!r}: the code it measures changed since it was planned "
+            f"({fingerprint.describe_changes(changes)}); restore it, or start a new run"
         )
     needed, offered = metadata.get("services", []), [service.name for service in services]
     if sorted(needed) != sorted(offered):
@@ -796,11 +967,53 @@ def _prepare_resume(
             f"run {run_id!r} was measured with services {needed or 'none'}, not {offered or 'none'}; "
             f"resume it with the tool that started it: {resume_command(run_id=run_id, runs_dir=output_dir, command=hint)}"
         )
-    variants = [Variant.from_dict(v) for v in metadata["variants"]]
-    planned = [PlannedRepetition.from_dict(entry) for entry in metadata["schedule"]]
     completed = _discard_incomplete(run_dir, planned)
     metadata.setdefault("resumed_at", []).append(_now())
-    return _Prepared(run_dir=run_dir, metadata=metadata, variants=variants, planned=planned, completed=completed)
+    return _Prepared(
+        run_dir=run_dir,
+        metadata=metadata,
+        variants=variants,
+        planned=planned,
+        completed=completed,
+        code=_CodeWatch(trees=code.trees, plugin_args=code.plugin_args, planned=metadata["fingerprint"]),
+    )
+
+
+def _finish_without_running(prepared: _Prepared) -> RunResult:
+    """A resumed run with every planned repetition recorded: marked complete if it was not yet
+    (stopped between its last row and its status), otherwise left exactly as it is."""
+    metadata = prepared.metadata
+    if metadata.get("status") != "complete":
+        metadata["status"] = "complete"
+        metadata.pop("status_reason", None)
+        metadata["finished_at"] = _now()
+        store.write_metadata(prepared.run_dir, metadata)
+    return _result(prepared.run_dir, metadata, executed=0)
+
+
+class _CodeChanged(Exception):
+    """The measured code changed during the run (raised to stop the loop; never leaves the runner)."""
+
+
+def _valid_walls(run_dir: Path) -> dict[str, list[float]]:
+    """Wall times of the valid completed repetitions per variant (what "auto" timeouts scale)."""
+    walls: dict[str, list[float]] = {}
+    for row in store.completed_repetition_rows(run_dir):
+        if row["valid"] == "True":
+            walls.setdefault(row["variant"], []).append(float(row["wall_s"]))
+    return walls
+
+
+def _mark_stopped(run_dir: Path, metadata: dict[str, Any], *, status: str, reason: str) -> str:
+    """Record why the run stopped; "" when recorded, else why it could not be (a full disk)."""
+    metadata["status"] = status
+    metadata["status_reason"] = reason
+    metadata["stopped_at"] = _now()
+    try:
+        store.write_metadata(run_dir, metadata)
+    except OSError as problem:
+        return f"; its status could not be recorded either ({_os_problem(problem)})"
+    return ""
 
 
 def _execute_plan(
@@ -817,6 +1030,9 @@ def _execute_plan(
     arguments = metadata["arguments"]
     by_label = {v.label: v for v in prepared.variants}
     environ = os.environ if environ is None else environ
+    hint = resume_command(
+        run_id=run_id, runs_dir=output_dir, command=arguments.get("resume_hint", "python -m suitebench run")
+    )
     running = ExitStack()
     service_env: dict[str, str] = {}
     # Started once for the whole run, so their start-up is no part of any repetition.
@@ -825,59 +1041,83 @@ def _execute_plan(
         service_env.update(extra_env)
         if description is not None:
             metadata.setdefault("service_descriptions", {}).setdefault(service.name, []).append(description)
-    plugin_args = timing_plugin_args()
     settings = _Settings(
         suite_path=Path(arguments["suite_path"]),
         cwd=Path(arguments.get("cwd") or Path.cwd()),
         selection=arguments["selection"],
         extra_pytest_args=tuple(arguments["extra_pytest_args"]),
-        plugin_args=tuple(plugin_args),
+        plugin_args=tuple(metadata["plugin_args"]),
         env=child_environment(environ=environ, extra_env=service_env),
         timeout_s=arguments["timeout_s"],
         expected_tests=arguments.get("expected_tests"),
     )
-    metadata["plugin_args"] = plugin_args
-    metadata["status"] = "running"
-    store.write_metadata(run_dir, metadata)
-
     remaining = [entry for entry in planned if entry.repetition not in completed]
+    walls = _valid_walls(run_dir)
     executed = 0
+    current: PlannedRepetition | None = None
     bar = tqdm(total=len(planned), initial=len(completed), disable=not progress, unit="rep", desc=run_id)
     try:
+        running.enter_context(children.watchdog(run_dir))
+        metadata["status"] = "running"
+        metadata.pop("status_reason", None)
+        store.write_metadata(run_dir, metadata)
         for entry in remaining:
+            current = entry
             bar.set_postfix_str(entry.variant + (" (warm-up)" if entry.warmup else ""))
-            _run_one(
+            done = _run_one(
                 entry,
                 run_id=run_id,
                 run_dir=run_dir,
                 variant=by_label[entry.variant],
                 settings=settings,
                 executor=executor,
+                timeout_s=repetition_timeout_s(settings.timeout_s, previous_wall_s=walls.get(entry.variant, [])),
+                code=prepared.code,
             )
+            current = None
             executed += 1
             bar.update(1)
+            if done.valid:
+                walls.setdefault(entry.variant, []).append(done.wall_s)
+            if done.code_changes:
+                raise _CodeChanged(fingerprint.describe_changes(done.code_changes))
+        metadata["status"] = "complete"
+        metadata["finished_at"] = _now()
+        metadata["load_average_at_end"] = collect_load_average()
+        store.write_metadata(run_dir, metadata)
     except KeyboardInterrupt:
-        metadata["status"] = "interrupted"
         metadata["interrupted_at"] = _now()
-        store.write_metadata(run_dir, metadata)
-        done = len(completed) + executed
-        hint = arguments.get("resume_hint", "python -m suitebench run")
+        unrecorded = _mark_stopped(run_dir, metadata, status="interrupted", reason="interrupted (Ctrl-C or a signal)")
         raise RunInterrupted(
-            f"run {run_id!r} interrupted after {done} of {len(planned)} repetitions (data kept in {run_dir}); "
-            f"continue with: {resume_command(run_id=run_id, runs_dir=output_dir, command=hint)}"
+            f"run {run_id!r} interrupted after {len(completed) + executed} of {len(planned)} repetitions "
+            f"(data kept in {run_dir}){unrecorded}; continue with: {hint}"
         ) from None
-    except BaseException:
-        metadata["status"] = "failed"
-        store.write_metadata(run_dir, metadata)
+    except _CodeChanged as changed:
+        reason = f"the measured code changed during the run ({changed})"
+        unrecorded = _mark_stopped(run_dir, metadata, status="interrupted", reason=reason)
+        raise BenchError(
+            f"run {run_id!r} stopped after {len(completed) + executed} of {len(planned)} repetitions: {reason}; "
+            f"the last one is invalid, the data is kept in {run_dir}{unrecorded}; restore the code and continue "
+            f"with: {hint}, or start a new run"
+        ) from None
+    except OSError as problem:
+        # A write of the run's data failed (a full disk, a file-size limit). Every append that
+        # failed was cut back; the unfinished repetition's raw files go (a resume would discard
+        # them anyway), which may also free the space the status needs.
+        if current is not None:
+            shutil.rmtree(store.raw_dir(run_dir, current.repetition), ignore_errors=True)
+        reason = f"cannot write the run's data: {_os_problem(problem)}"
+        unrecorded = _mark_stopped(run_dir, metadata, status="failed", reason=reason)
+        raise BenchError(
+            f"run {run_id!r} stopped after {len(completed) + executed} of {len(planned)} repetitions: {reason}; "
+            f"the completed ones are kept in {run_dir}{unrecorded}; free space, then continue with: {hint}"
+        ) from None
+    except BaseException as problem:
+        _mark_stopped(run_dir, metadata, status="failed", reason=f"{type(problem).__name__}: {problem}")
         raise
     finally:
         bar.close()
         running.close()
-
-    metadata["status"] = "complete"
-    metadata["finished_at"] = _now()
-    metadata["load_average_at_end"] = collect_load_average()
-    store.write_metadata(run_dir, metadata)
     return _result(run_dir, metadata, executed=executed)
 
 

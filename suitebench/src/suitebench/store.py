@@ -1,13 +1,20 @@
 """The on-disk format of a measurement run (data/README.md): write it append-only, read it back tidy.
 
-A run directory holds `metadata.json`, `raw/rep-NNNN/`, and two append-only CSV files.
+A run directory holds `metadata.json`, `raw/rep-NNNN/`, two append-only CSV files and `.lock`.
 A repetition is complete exactly when its row is in `repetitions.csv`: the runner appends its
 timing rows first and its repetition row last, so a run killed at any moment reads back as its
-completed repetitions (a truncated last line or orphan timing rows are ignored).
+completed repetitions (a truncated last line or orphan timing rows are ignored). A write that
+fails (a full disk) leaves the file as it was: an append is cut back to its old length, a
+replaced file's temporary copy is removed. One process at a time writes a run: it holds
+`lock_run`.
+
+Schema versions: 1 (before repetitions carried `code_hash` and metadata a `fingerprint`) is
+still read, with an empty `code_hash`; runs are written as 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -15,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +32,10 @@ import pandas as pd
 from suitebench.errors import BenchError
 from suitebench.records import COUNTER_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this code reads: older runs keep loading (their tables are unchanged); only runs of
+# the current version can be resumed (an older one has no fingerprint to check the code against).
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
 # Where runs and baselines go when the caller names no directory (relative to the working
 # directory, like pytest's own caches).
@@ -45,19 +55,24 @@ def check_name(text: str, *, what: str = "run id") -> str:
     return text
 
 
+def time_stamp() -> str:
+    """The local time as `YYYYmmdd-HHMMSS`: names that sort by when they were made."""
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 def new_run_id(prefix: str = "") -> str:
     """A fresh run id: `[prefix-]YYYYmmdd-HHMMSS-xxxx` (local time, 4 random hex digits)."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{prefix}{'-' if prefix else ''}{stamp}-{os.urandom(2).hex()}"
+    return f"{prefix}{'-' if prefix else ''}{time_stamp()}-{os.urandom(2).hex()}"
 
 
 METADATA_FILE = "metadata.json"
 REPETITIONS_FILE = "repetitions.csv"
 TIMINGS_FILE = "timings.csv"
 RAW_DIR = "raw"
+LOCK_FILE = ".lock"
 
 RUN_COLUMNS: tuple[str, ...] = ("run_id", "repetition", "block", "order", "variant", "warmup", "valid")
-REPETITION_COLUMNS: tuple[str, ...] = (
+REPETITION_COLUMNS_V1: tuple[str, ...] = (
     "run_id",
     "repetition",
     "block",
@@ -74,6 +89,8 @@ REPETITION_COLUMNS: tuple[str, ...] = (
     "started_at",
     "finished_at",
 )
+# `code_hash`: the fingerprint of the measured code when the repetition ended (suitebench.fingerprint).
+REPETITION_COLUMNS: tuple[str, ...] = (*REPETITION_COLUMNS_V1, "code_hash")
 TIMING_COLUMNS: tuple[str, ...] = (
     *RUN_COLUMNS,
     "test",
@@ -99,17 +116,31 @@ def raw_dir(run_dir: Path, repetition: int) -> Path:
 # ---------------------------------------------------------------- metadata.json
 
 
+@contextlib.contextmanager
+def _replacing(path: Path, *, newline: str | None = None) -> Iterator[Any]:
+    """A temporary file next to `path` that replaces it when the block ends; when anything fails
+    (a full disk) the temporary file is removed and `path` is left as it was."""
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp", delete=False, newline=newline, encoding="utf-8"
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+
+
 def write_metadata(run_dir: Path, metadata: Mapping[str, Any]) -> None:
     """Replace metadata.json atomically, so a kill never leaves half a file."""
-    run_dir = Path(run_dir)
     text = json.dumps(dict(metadata), indent=2, sort_keys=False, default=str) + "\n"
-    with tempfile.NamedTemporaryFile(
-        "w", dir=run_dir, prefix=".metadata-", suffix=".tmp", delete=False, encoding="utf-8"
-    ) as handle:
+    with _replacing(Path(run_dir) / METADATA_FILE) as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, run_dir / METADATA_FILE)
 
 
 def read_metadata(run_dir: Path) -> dict[str, Any]:
@@ -125,24 +156,80 @@ def read_metadata(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError) as problem:
         raise BenchError(f"cannot read {path}: {problem}") from None
     version = metadata.get("schema_version") if isinstance(metadata, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
         raise BenchError(
-            f"{path} has schema_version {version!r}; this version of suitebench reads schema_version {SCHEMA_VERSION}"
+            f"{path} has schema_version {version!r}; this version of suitebench reads schema_version {readable}"
         )
     return metadata
+
+
+@contextlib.contextmanager
+def lock_run(run_dir: Path) -> Iterator[None]:
+    """Hold the run's lock (an exclusive `flock` on `.lock`) for the block: one writer per run.
+
+    The kernel drops the lock when its holder dies, however it dies, so a stale lock cannot
+    block a resume. Where `fcntl` is missing (Windows) nothing is locked.
+
+    Raises
+    ------
+    BenchError
+        Another process holds the lock; the message names its pid.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BenchError(
+                f"run {Path(run_dir).name!r} is being written by another process (pid {holder}); "
+                "wait for it to finish or stop it, then resume"
+            ) from None
+        # The holder's pid, for the message above; the lock itself is what counts.
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------- append-only CSV
 
 
 def append_frame(path: Path, frame: pd.DataFrame, *, columns: Sequence[str]) -> None:
-    """Append rows (header first when the file is new) and flush them to disk."""
+    """Append rows (header first when the file is new) and flush them to disk; when the write
+    fails (a full disk, a file-size limit) the file is cut back to its old length, so no partial
+    row stays behind for the next append to run into."""
     path = Path(path)
-    write_header = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="", encoding="utf-8") as handle:
-        frame.reindex(columns=list(columns)).to_csv(handle, header=write_header, index=False, lineterminator="\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    size = path.stat().st_size if path.exists() else 0
+    # Rendered first and written unbuffered: a buffered writer could still flush the rest of a
+    # failed write on close, after the file was cut back.
+    data = frame.reindex(columns=list(columns)).to_csv(header=size == 0, index=False, lineterminator="\n")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        pending = memoryview(data.encode("utf-8"))
+        while pending:
+            pending = pending[os.write(descriptor, pending) :]
+        os.fsync(descriptor)
+    except BaseException as problem:
+        with contextlib.suppress(OSError):
+            os.ftruncate(descriptor, size)
+        if isinstance(problem, OSError) and problem.filename is None:
+            # os.write names no file; the message that reaches the user should.
+            problem.filename = str(path)
+        raise
+    finally:
+        os.close(descriptor)
 
 
 def _complete_text(path: Path) -> str:
@@ -154,30 +241,27 @@ def _complete_text(path: Path) -> str:
     return text[: text.rfind("\n") + 1]
 
 
-def read_complete_rows(path: Path, *, columns: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of an append-only CSV with every field present; a missing or empty file gives []."""
+def read_complete_rows(
+    path: Path, *, columns: Sequence[str], older: Sequence[Sequence[str]] = ()
+) -> list[dict[str, str]]:
+    """Rows of an append-only CSV with every field present; a missing or empty file gives [].
+    A file with the `older` columns of an earlier schema gives rows without the newer keys."""
     text = _complete_text(path)
     if not text:
         return []
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
-    if header != list(columns):
+    if header != list(columns) and header not in [list(o) for o in older]:
         raise BenchError(f"{path} has unexpected columns {header}; expected {list(columns)}")
     return [dict(zip(header, row)) for row in reader if len(row) == len(header)]
 
 
 def rewrite_rows(path: Path, rows: Iterable[Mapping[str, str]], *, columns: Sequence[str]) -> None:
     """Replace a CSV file atomically with the given rows."""
-    path = Path(path)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp", delete=False, newline="", encoding="utf-8"
-    ) as handle:
+    with _replacing(Path(path), newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
 
 
 _TEXT_COLUMNS = (
@@ -190,6 +274,7 @@ _TEXT_COLUMNS = (
     "category",
     "outcome",
     "phase",
+    "code_hash",
 )
 
 
@@ -231,7 +316,7 @@ def _typed_repetitions(rows: Sequence[Mapping[str, str]]) -> pd.DataFrame:
     for column in _BOOL_COLUMNS:
         frame[column] = as_bool(frame[column])
     frame["wall_s"] = pd.to_numeric(frame["wall_s"]).astype(float)
-    for column in ("run_id", "variant", "invalid_reason", "started_at", "finished_at"):
+    for column in ("run_id", "variant", "invalid_reason", "started_at", "finished_at", "code_hash"):
         frame[column] = frame[column].fillna("").astype(str)
     return frame
 
@@ -252,7 +337,9 @@ def _typed_timings(rows: Sequence[Mapping[str, str]]) -> pd.DataFrame:
 
 def completed_repetition_rows(run_dir: Path) -> list[dict[str, str]]:
     """repetitions.csv rows of completed repetitions, first occurrence of each index."""
-    rows = read_complete_rows(Path(run_dir) / REPETITIONS_FILE, columns=REPETITION_COLUMNS)
+    rows = read_complete_rows(
+        Path(run_dir) / REPETITIONS_FILE, columns=REPETITION_COLUMNS, older=(REPETITION_COLUMNS_V1,)
+    )
     seen: set[str] = set()
     unique = []
     for row in rows:
