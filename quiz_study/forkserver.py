@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from quiz_study.errors import StudyError
+from suitebench import children
 from suitebench.runner import ProcessOutcome, execute_process
 
 # What the zygote imports: the suite's libraries and the study's packages the suite's conftest
@@ -300,12 +301,16 @@ class ForkServer:
             self.close(keep_log=True)
             raise StudyError(f"the fork server stopped; see {self._log_kept}") from None
         pid = None
+        record = None
         try:
             answer = self._read(timeout_s=self.start_timeout_s)
             if answer is None or "pid" not in answer:
                 self.close(keep_log=True)
                 raise StudyError(f"the fork server did not fork; see {self._log_kept}")
             pid = int(answer["pid"])
+            # Recorded like the runner's own children, so that the run's watchdog (or a resume)
+            # kills it should the runner die while it runs.
+            record = children.record_child(Path(log_path).parent, pid)
             remaining = None if timeout_s is None else max(0.0, timeout_s - (time.perf_counter() - started))
             result = self._read(timeout_s=remaining)
             if result is None:
@@ -323,6 +328,9 @@ class ForkServer:
                 _kill_group(pid)
             self.close()
             raise
+        finally:
+            if record is not None:
+                children.forget_child(record)
         self.forked += 1
         return ProcessOutcome(exit_code=int(result["exit_code"]), wall_s=time.perf_counter() - started, timed_out=False)
 

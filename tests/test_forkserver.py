@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,39 @@ def test_a_forked_process_past_its_timeout_is_killed(server, tiny, tmp_path):
         (tiny / "sleep.flag").unlink()
     assert outcome.timed_out and outcome.exit_code != 0 and outcome.wall_s < 20
     assert _run(server, tiny, tmp_path / "a.log", "-k", "sleepy").exit_code == 0, "the zygote survives a killed child"
+
+
+def test_a_running_forked_child_is_recorded_for_the_watchdog_and_forgotten_after(server, tiny, tmp_path):
+    """While a forked child runs, its group is in child.pid beside its log (what the run's watchdog
+    and a resume kill, suitebench.children), as for the runner's own subprocesses."""
+    (tiny / "sleep.flag").write_text("")
+    log_dir = tmp_path / "rep-0"
+    log_dir.mkdir()
+    recorded: list[str] = []
+
+    def watch() -> None:
+        if _wait_for(log_dir / "child.pid"):
+            recorded.append((log_dir / "child.pid").read_text())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        outcome = _run(server, tiny, log_dir / "pytest.log", "-k", "sleepy", timeout_s=3)
+    finally:
+        (tiny / "sleep.flag").unlink()
+        watcher.join()
+    assert outcome.timed_out
+    assert recorded, "the forked child was never recorded"
+    assert not (log_dir / "child.pid").exists(), "the record outlived the child"
+
+
+def _wait_for(path: Path, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_collection_runs_in_a_fork_and_reports_markers(server, tiny, tmp_path):
