@@ -23,8 +23,9 @@ The noise model is written out here, with where each number came from:
 Measured with these seeds (the README quotes them): coverage of the 95 % intervals 0.94-0.96
 (the median per-test improvement 0.96 on the busy machine's noise, 0.98 on the idle machine's: its
 jackknife is slightly conservative when the noise is small); gate false alarms <= 1 % in both modes;
-same-session power for +10 % in every test's call phase 0.88 at 4 processes a side and 0.99 at 5
-(idle), for +50 % in one category 0.975-1.0 at 4 and 1.0 at 5; stored-baseline mode at the default
+same-session power for +10 % in every test's call phase 0.92 at 4 processes a side and 0.99 at 5
+(idle), for +50 % in one category 0.94-1.0 at 4 and 1.0 at 5 (regression.OVERALL_SHARE = 0.7; at
+0.5 the call-phase power at 4 was 0.88, below the 0.90 target); stored-baseline mode at the default
 10 % minimum effect: 90 % power from a uniform slowdown of about 20 % at 4 and 17 % at 5.
 """
 
@@ -172,9 +173,10 @@ def test_same_session_gate_false_alarms_and_power():
         print(f"  {name}, {n} per side: {value:.3f}")
     for n in (4, 5):
         assert table[("A/A", n)] <= 0.012  # target 1 %; 4000 draws
-    assert table[("call phase +10 %", 4)] >= 0.8 and table[("call phase +10 %", 5)] >= 0.93
+    # The issue's targets (>= 0.90), less the Monte Carlo error of 4000 draws (~0.005).
+    assert table[("call phase +10 %", 4)] >= 0.9 and table[("call phase +10 %", 5)] >= 0.93
     for name in CATEGORY_SIZES:
-        assert table[(f"{name} +50 %", 4)] >= 0.75 and table[(f"{name} +50 %", 5)] >= 0.93
+        assert table[(f"{name} +50 %", 4)] >= 0.9 and table[(f"{name} +50 %", 5)] >= 0.93
 
 
 def test_same_session_gate_false_alarms_under_load():

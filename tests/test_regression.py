@@ -150,7 +150,8 @@ def test_load_reports_missing_old_and_broken_baselines(stored, tmp_path):
 
 def test_gate_levels_spend_alpha_once():
     levels = regression.gate_levels(8, alpha=0.01)
-    assert levels[0] == pytest.approx(0.005) and levels.sum() == pytest.approx(0.01)
+    assert levels[0] == pytest.approx(0.01 * regression.OVERALL_SHARE) and levels.sum() == pytest.approx(0.01)
+    assert np.allclose(levels[1:], 0.01 * (1 - regression.OVERALL_SHARE) / 7)
     assert regression.gate_levels(1, alpha=0.01).tolist() == [0.01]
 
 
