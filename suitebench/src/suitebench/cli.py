@@ -535,15 +535,13 @@ def _handle_baseline_calibrate(args: argparse.Namespace) -> int:
 
 
 def register_check(subparsers: argparse._SubParsersAction, defaults: CommandDefaults) -> None:
-    from suitebench.regression import OVERALL_SHARE
-
     parser = subparsers.add_parser(
         "check",
         help="check for a regression: against a stored baseline, or against a git revision in the same session "
         "(exit 1 when one is shown)",
         description="The timing gate: one-sided Welch tests on each process's mean log time over the tests that "
-        f"passed everywhere (all tests at {OVERALL_SHARE:g} alpha, each category at "
-        f"{1 - OVERALL_SHARE:g} alpha/K), fired when a lower confidence bound "
+        "passed everywhere (all tests at most of alpha, each category at an equal part of the rest: "
+        "suitebench.regression.gate_levels), fired when a lower confidence bound "
         "of the slowdown exceeds the minimum effect; tests are localised only after it fires. Any increase of a "
         "deterministic counter is flagged too. With --against-rev REV the revision (a temporary git worktree) "
         "and the working tree are measured interleaved in one session (minimum effect 0); otherwise a run is "
