@@ -207,7 +207,7 @@ def postgres_blocks(run_dir: Path | str) -> list[Block]:
         _table(
             tables["storage_speedups"],
             "baseline → transactional on each storage, serial (suite: sum of test totals and process wall time; "
-            "median per-test improvement with a repetition bootstrap). "
+            "median per-test improvement with a delete-one-process jackknife t interval). "
             + _regenerate(_environment_call(path, "storage_speedups")),
             columns=_without(environments.STORAGE_COLUMNS, "baseline_variant", "candidate_variant"),
         )

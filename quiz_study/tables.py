@@ -487,7 +487,7 @@ def _method(run: store.RunData, settings: AnalysisSettings, repetitions: pd.Data
             f"one pytest process = one observation; speedups are ratios of geometric means over processes "
             f"with {settings.confidence_level:.0%} Welch t intervals on log seconds (suite, categories, tests); "
             "the API test's geometric mean with a one-sample t interval on logs; the median per-test improvement "
-            "with a delete-one-process jackknife t interval; per-test and per-category Welch p-values with "
+            "(Harrell-Davis median) with a delete-one-process jackknife t interval; per-test and per-category Welch p-values with "
             "Benjamini-Hochberg; Cliff's delta; warm-ups and invalid repetitions excluded",
         ),
         ("API test", settings.api_test),

@@ -312,8 +312,9 @@ def acceptance_verdicts(
             passed=verdict == MET,
             repetitions_to_settle=settle(list(median.unit_variances), distance, verdict),
             how=(
-                f"{MEDIAN_TEST_ESTIMAND}: median over {median.n_tests} tests of (1 - 1 / ratio of geometric means) "
-                f"x 100; {confidence_level:.0%} t interval from a delete-one-process jackknife on each side"
+                f"{MEDIAN_TEST_ESTIMAND}: Harrell-Davis median over {median.n_tests} tests of the log ratio of "
+                f"geometric means, as (1 - 1 / ratio) x 100; {confidence_level:.0%} t interval from a "
+                "delete-one-process jackknife on each side"
             ),
         )
     )

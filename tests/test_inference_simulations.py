@@ -21,8 +21,8 @@ The noise model is written out here, with where each number came from:
   0.22, skew 1.75 (gamma shape 1.3).
 
 Measured with these seeds (the README quotes them): coverage of the 95 % intervals 0.94-0.96
-(the median per-test improvement 0.96 on the busy machine's noise, 0.98 on the idle machine's: its
-jackknife is slightly conservative when the noise is small); gate false alarms <= 1 % in both modes;
+(the median per-test improvement, a Harrell-Davis median with a jackknife interval, included; with
+the sample median its jackknife covered 0.98 on the idle machine's noise); gate false alarms <= 1 % in both modes;
 same-session power for +10 % in every test's call phase 0.92 at 4 processes a side and 0.99 at 5
 (idle), for +50 % in one category 0.94-1.0 at 4 and 1.0 at 5 (regression.OVERALL_SHARE = 0.7; at
 0.5 the call-phase power at 4 was 0.88, below the 0.90 target); stored-baseline mode at the default
@@ -38,6 +38,7 @@ import pytest
 from scipy import stats
 
 from suitebench import regression
+from suitebench.stats import harrell_davis_median
 
 CATEGORY_SIZES = {
     "auth": 21,
@@ -112,16 +113,17 @@ def test_every_interval_the_report_shows_covers_at_four_and_five_processes(regim
         # API verdict and the seed-claim rows: geometric mean of one test, one-sample t on logs
         interval = stats.ttest_1samp(cand[:, :, 0], 0.0, axis=1).confidence_interval(0.95)
         results[("API geometric mean", n)] = covered(interval.low, interval.high, suite.mean["cand"][0])
-        # median per-test improvement: delete-one-process jackknife t interval, tests fixed
-        truth = float(np.median(true_log_ratio))
+        # median per-test improvement: Harrell-Davis median over the fixed tests, delete-one-process
+        # jackknife t interval (stats.median_test_improvement's arithmetic, written out here)
+        truth = float(harrell_davis_median(true_log_ratio)[0])
         hits = 0
         for s in range(500):
             b, c = base[s], cand[s]
-            point = np.median(b.mean(0) - c.mean(0))
+            point = harrell_davis_median(b.mean(0) - c.mean(0))[0]
             variances = []
             for side, other, sign in ((b, c, 1.0), (c, b, -1.0)):
                 loo = (side.sum(0) - side) / (n - 1)
-                values = np.median(sign * (loo - other.mean(0)), axis=1)
+                values = harrell_davis_median(sign * (loo - other.mean(0)))
                 variances.append((n - 1) / n * np.sum((values - values.mean()) ** 2))
             df = sum(variances) ** 2 / sum(v**2 / (n - 1) for v in variances)
             half = stats.t.ppf(0.975, df) * math.sqrt(sum(variances))
@@ -132,7 +134,8 @@ def test_every_interval_the_report_shows_covers_at_four_and_five_processes(regim
         print(f"  {name}, {n} per side: {value:.3f}")
     for (name, n), value in results.items():
         # [0.93, 0.97] is the target; the bounds allow the Monte Carlo error of 500-1500 draws
-        assert 0.92 <= value <= 0.985, (name, n, value)
+        # (the sample median's jackknife, 0.975-0.98 on the quiet noise, fails the upper bound)
+        assert 0.925 <= value <= 0.975, (name, n, value)
 
 
 # --------------------------------------------------------------------------- the gate

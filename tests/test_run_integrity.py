@@ -561,6 +561,25 @@ def test_runs_of_schema_version_1_load_with_an_empty_code_hash_and_resume_only_w
     assert (copy / store.REPETITIONS_FILE).read_text() == "".join(lines[:-1])
 
 
+def test_resume_on_another_machine_is_refused_unless_the_run_is_complete(tmp_path):
+    suite = write_suite(tmp_path)
+    with pytest.raises(runner.RunInterrupted):
+        fake_run(tmp_path, suite, executor=FakeExecutor(interrupt_on=2))
+    run_dir = tmp_path / "runs" / "r1"
+    metadata = store.read_metadata(run_dir)
+    metadata["environment"]["cpu"]["model"] = "a CPU this machine does not have"
+    store.write_metadata(run_dir, metadata)
+    with pytest.raises(BenchError, match=r"on a different machine or Python: cpu\.model 'a CPU this machine"):
+        resume(tmp_path, executor=FakeExecutor())
+
+    # A complete run recorded elsewhere still re-renders: nothing is measured.
+    fake_run(tmp_path, suite, run_id="r2")
+    metadata = store.read_metadata(tmp_path / "runs" / "r2")
+    metadata["environment"]["cpu"]["model"] = "a CPU this machine does not have"
+    store.write_metadata(tmp_path / "runs" / "r2", metadata)
+    assert resume(tmp_path, "r2", executor=FakeExecutor()).executed_repetitions == 0
+
+
 def test_resume_of_a_complete_run_is_not_refused_after_an_edit(tmp_path):
     suite = write_suite(tmp_path)
     fake_run(tmp_path, suite)

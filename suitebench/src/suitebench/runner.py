@@ -932,11 +932,6 @@ def _prepare_resume(
         raise BenchError(f"cannot resume run {run_id!r}: a process of its earlier part survives ({problem})") from None
     metadata = store.read_metadata(run_dir)
     _check_resume_arguments(metadata["arguments"], given, run_id=run_id)
-    differences = metadata_differences(metadata.get("environment", {}), collect_metadata())
-    if differences:
-        raise BenchError(
-            f"cannot resume run {run_id!r} on a different machine or Python: {describe_differences(differences)}"
-        )
     variants = [Variant.from_dict(v) for v in metadata["variants"]]
     planned = [PlannedRepetition.from_dict(entry) for entry in metadata["schedule"]]
     done = {int(row["repetition"]) for row in store.completed_repetition_rows(run_dir)}
@@ -950,6 +945,13 @@ def _prepare_resume(
         raise BenchError(
             f"cannot resume run {run_id!r}: it was recorded by an older suitebench (schema_version "
             f"{metadata.get('schema_version')}), which kept no fingerprint of the code it measured; start a new run"
+        )
+    # Only a run that still measures must finish on the machine and Python it started on; a
+    # complete run's report can be rendered anywhere.
+    differences = metadata_differences(metadata.get("environment", {}), collect_metadata())
+    if differences:
+        raise BenchError(
+            f"cannot resume run {run_id!r} on a different machine or Python: {describe_differences(differences)}"
         )
     code = _code_watch(
         code_paths=metadata["arguments"]["code_paths"], output_dir=output_dir, plugin_args=timing_plugin_args()

@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.stats import mstats
 from statsmodels.stats.multitest import multipletests
 
 from suitebench.errors import BenchError
@@ -1107,9 +1108,26 @@ def process_test_matrix(totals: pd.DataFrame, variant: str, tests: Sequence[str]
 
 
 MEDIAN_TEST_ESTIMAND = (
-    "the median, over this fixed set of tests, of each test's improvement in geometric-mean time "
-    "(the tests are the population; the processes are the random sample)"
+    "the median (Harrell-Davis), over this fixed set of tests, of each test's improvement in "
+    "geometric-mean time (the tests are the population; the processes are the random sample)"
 )
+
+
+def harrell_davis_median(values: np.ndarray) -> np.ndarray:
+    """Harrell-Davis median of each row: a Beta-weighted mean of all order statistics.
+
+    A smooth function of the data, unlike the sample median, so the delete-one jackknife
+    estimates its variance without the sample median's upward bias (the seeded simulation in
+    tests/test_inference_simulations.py: coverage 0.975 with the sample median on an idle
+    machine's noise, 0.955 with this one).
+
+    References
+    ----------
+    Harrell, F. E. and Davis, C. E. (1982). A new distribution-free quantile estimator.
+    Biometrika 69, 635-640.
+    """
+    rows = np.atleast_2d(values)
+    return np.asarray(mstats.hdquantiles(rows, prob=[0.5], axis=1)).reshape(rows.shape[0])
 
 
 class MedianImprovement(NamedTuple):
@@ -1153,8 +1171,8 @@ def median_test_improvement(
     -------
     MedianImprovement
         The estimand is :data:`MEDIAN_TEST_ESTIMAND`: with ``d_i`` the difference of mean log
-        seconds of test i (baseline minus candidate), the estimate is ``median_i d_i`` reported
-        as ``(1 - exp(-median)) x 100``. The tests are fixed and the processes random, so the
+        seconds of test i (baseline minus candidate), the estimate is the Harrell-Davis median
+        of the ``d_i`` (:func:`harrell_davis_median`) reported as ``(1 - exp(-median)) x 100``. The tests are fixed and the processes random, so the
         interval resamples processes, not tests: a delete-one-process jackknife on each side
         gives that side's variance (the processes of one side are independent, the tests within
         a process are not), and ``median ± t_df se`` uses Welch-Satterthwaite degrees of freedom
@@ -1165,6 +1183,8 @@ def median_test_improvement(
     References
     ----------
     Efron, B. and Stein, C. (1981). The jackknife estimate of variance. Ann. Statist. 9, 586-596.
+    Harrell, F. E. and Davis, C. E. (1982). A new distribution-free quantile estimator.
+    Biometrika 69, 635-640.
     """
     totals = measured_totals(_selected(timings, tests), variants=[baseline, candidate])
     nan = math.nan
@@ -1178,14 +1198,14 @@ def median_test_improvement(
     base = np.log(base_all[:, complete])
     cand = np.log(cand_all[:, complete])
     n_tests = int(len(names[complete]))
-    point = float(np.median(base.mean(axis=0) - cand.mean(axis=0)))
+    point = float(harrell_davis_median(base.mean(axis=0) - cand.mean(axis=0))[0])
     if base.shape[0] < 2 or cand.shape[0] < 2:
         return MedianImprovement(improvement_from_speedup(math.exp(point)), nan, nan, n_tests, nan, nan, (nan, nan))
 
     def jackknife_variance(side: np.ndarray, other_mean: np.ndarray, sign: float) -> float:
         n = side.shape[0]
         leave_one_out = (side.sum(axis=0) - side) / (n - 1)
-        values = np.median(sign * (leave_one_out - other_mean), axis=1)
+        values = harrell_davis_median(sign * (leave_one_out - other_mean))
         return float((n - 1) / n * np.sum((values - values.mean()) ** 2))
 
     var_base = jackknife_variance(base, cand.mean(axis=0), 1.0)
