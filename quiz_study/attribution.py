@@ -123,7 +123,9 @@ def test_weights(categories: Mapping[str, str], strata: Mapping[str, int] | None
     return Weighting(weights, text)
 
 
-def process_values(timings: pd.DataFrame, *, strata: Mapping[str, int] | None = None) -> ProcessValues:
+def process_values(
+    timings: pd.DataFrame, *, strata: Mapping[str, int] | None = None, tests: Sequence[str] | None = None
+) -> ProcessValues:
     """One value per process of the factorial cells (see the module docstring).
 
     Parameters
@@ -133,6 +135,9 @@ def process_values(timings: pd.DataFrame, *, strata: Mapping[str, int] | None = 
     strata : mapping, optional
         Category -> tests in the whole suite, when the run measured a stratified sample
         (`test_weights`); None weighs every test once.
+    tests : sequence of str, optional
+        The tests analysed (default: every test measured); the others (warm-up tests that ran
+        before them) are left out.
 
     Raises
     ------
@@ -140,6 +145,8 @@ def process_values(timings: pd.DataFrame, *, strata: Mapping[str, int] | None = 
         No cell of the design among the measured variants, or no test passed in every process.
     """
     totals = measured_totals(timings)
+    if tests is not None:
+        totals = totals[totals["test"].isin(list(tests))]
     cells = design.cells_from_variants(sorted(totals["variant"].unique()))
     others = tuple(sorted(set(totals["variant"]) - set(cells)))
     if not cells:

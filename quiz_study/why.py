@@ -12,7 +12,8 @@ Sizes (`why_plan`):
   everything runs; no interval (one process per cell leaves no residual df).
 * standard (in the default report): the 12 cells x 3 processes, interleaved in random order,
   on a stratified sample of one test per category (7 tests, seeded, the strict-xfail tests
-  excluded), each test weighted by its category's size in the suite so the time-weighted value
+  excluded), each run after an unmeasured warm-up test of its category (`choose_subset`), each
+  test weighted by its category's size in the suite so the time-weighted value
   estimates the whole suite's summed time; the floor on the same 7 tests (floor and
   transactional, 3 blocks). Forked processes: 36 + 42 processes in about half a minute, where
   fresh interpreters would take ~4 minutes (start-up is ~3 s a process; the section would not
@@ -135,15 +136,21 @@ def why_plan(size: Size) -> WhyPlan:
 
 @dataclass(frozen=True)
 class Subset:
-    """A stratified sample of the suite: `tests` (node ids), the `-k` expression that selects
-    exactly them, and `strata` (category -> tests of that category in the whole suite)."""
+    """A stratified sample of the suite: `tests` (node ids, the measured ones), `warmups` (run
+    before them in the same process, not analysed), the `-k` expression that selects exactly
+    both, and `strata` (category -> tests of that category in the whole suite)."""
 
     tests: tuple[str, ...]
     keyword: str
     strata: dict[str, int] = field(default_factory=dict)
+    warmups: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
-        return {"tests": list(self.tests), "suite_tests_per_category": dict(self.strata)}
+        return {
+            "tests": list(self.tests),
+            "warmup_tests": list(self.warmups),
+            "suite_tests_per_category": dict(self.strata),
+        }
 
 
 def _name(node_id: str) -> str:
@@ -167,29 +174,48 @@ def selectable(collected: pd.DataFrame) -> pd.Series:
 
 
 def choose_subset(
-    collected: pd.DataFrame, *, per_category: int, seed: int | None, categories: Sequence[str] | None = None
+    collected: pd.DataFrame,
+    *,
+    per_category: int,
+    seed: int | None,
+    categories: Sequence[str] | None = None,
+    warm_up: bool = False,
 ) -> Subset:
     """`per_category` tests drawn at random (`np.random.default_rng(seed)`) from each category's
     selectable tests (`selectable`), in collection order.
 
+    With `warm_up`, each drawn test is drawn from the tests that have a selectable test of their
+    category before them in collection order, and that predecessor runs first in the same
+    process, unmeasured (`Subset.warmups`): in a process of a few tests, the one-off costs of a
+    process (first login, first request, first SQL compilations) would otherwise fall on the
+    measured tests, which in a whole-suite run share them with ~190 others.
+
     Raises
     ------
     StudyError
-        A category asked for has no selectable test.
+        A category asked for has no selectable test (with `warm_up`: fewer than two).
     """
     chosen_categories = list(categories) if categories is not None else list(dict.fromkeys(collected["category"]))
     strata = {c: int(n) for c, n in collected.groupby("category")["test"].count().items() if c in chosen_categories}
     eligible = collected[selectable(collected)]
     rng = np.random.default_rng(seed)
     picked: set[str] = set()
+    warmups: set[str] = set()
     for category in chosen_categories:
         names = list(eligible.loc[eligible["category"] == category, "test"])
-        if not names:
-            raise StudyError(f"no test of category {category!r} can be selected on its own with -k")
-        count = min(per_category, len(names))
-        picked.update(names[i] for i in sorted(rng.choice(len(names), size=count, replace=False)))
+        first = 1 if warm_up else 0
+        if len(names) <= first:
+            needed = "two selectable tests (one to warm up with)" if warm_up else "a test that can be selected"
+            raise StudyError(f"category {category!r} has no {needed} on its own with -k")
+        count = min(per_category, len(names) - first)
+        drawn = sorted(first + rng.choice(len(names) - first, size=count, replace=False))
+        picked.update(names[i] for i in drawn)
+        warmups.update(names[i - 1] for i in drawn if warm_up)
+    warmups -= picked
     tests = tuple(t for t in collected["test"] if t in picked)
-    return Subset(tests=tests, keyword=" or ".join(_name(t) for t in tests), strata=strata)
+    run_first = tuple(t for t in collected["test"] if t in warmups)
+    keyword = " or ".join(_name(t) for t in collected["test"] if t in picked | warmups)
+    return Subset(tests=tests, keyword=keyword, strata=strata, warmups=run_first)
 
 
 def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequence[str] = ()) -> list[str]:
@@ -319,7 +345,11 @@ def run_why_study(
             collected = collect()
             if plan.tests_per_category is not None:
                 subset = choose_subset(
-                    collected, per_category=plan.tests_per_category, seed=seed, categories=plan.categories
+                    collected,
+                    per_category=plan.tests_per_category,
+                    seed=seed,
+                    categories=plan.categories,
+                    warm_up=True,
                 )
                 selection = {"keyword": subset.keyword}
         result = _record(
@@ -347,7 +377,16 @@ def run_why_study(
             run_dirs["floor"] = floor_dir
         else:
             if plan.tests_per_category is not None:
-                measured = pd.DataFrame({"test": measured_tests(run_dirs["factorial"], categories=CATEGORIES)})
+                sampled = set(sampled_tests(store.read_metadata(run_dirs["factorial"])) or ())
+                measured = pd.DataFrame(
+                    {
+                        "test": [
+                            test
+                            for test in measured_tests(run_dirs["factorial"], categories=CATEGORIES)
+                            if not sampled or test in sampled
+                        ]
+                    }
+                )
                 categories = store.load_run(run_dirs["factorial"]).measured_timings.drop_duplicates("test")
                 measured["category"] = measured["test"].map(categories.set_index("test")["category"])
                 floor_tests = _per_category(measured, plan.floor_tests_per_category)
@@ -475,8 +514,20 @@ def _selection_text(metadata: Mapping[str, object]) -> str:
         return f"{len(targets)} test(s), one process each"
     subset = metadata.get("subset") or {}
     if subset:
-        return f"{len(subset.get('tests', []))} tests, stratified by category"
+        text = f"{len(subset.get('tests', []))} tests, stratified by category"
+        if subset.get("warmup_tests"):
+            text += f", each after an unmeasured warm-up test of its category ({len(subset['warmup_tests'])} in all)"
+        return text
     return str(arguments.get("selection") or "whole suite")
+
+
+def sampled_tests(metadata: Mapping[str, object]) -> tuple[str, ...] | None:
+    """The tests a factorial run measured for analysis (its warm-up tests left out); None when
+    it ran no stratified sample."""
+    subset = metadata.get("subset") or {}
+    if not isinstance(subset, Mapping) or not subset.get("tests"):
+        return None
+    return tuple(str(test) for test in subset["tests"])
 
 
 def _strata(run: store.RunData) -> dict[str, int] | None:
@@ -534,7 +585,7 @@ def why_tables(*run_dirs: Path | str, alpha: float = 0.05, seed: int = 0) -> dic
     }
     if "attribution" in by_role:
         run = by_role["attribution"]
-        values = attribution.process_values(run.timings, strata=_strata(run))
+        values = attribution.process_values(run.timings, strata=_strata(run), tests=sampled_tests(run.metadata))
         fits = {form: attribution.fit_factorial(values, form=form) for form in attribution.FORMS}
         counts = values.frame.groupby("cell").size().to_dict()
         tables["attribution_fit"] = pd.DataFrame(

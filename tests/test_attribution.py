@@ -14,6 +14,7 @@ from fake_processes import EFFECTS, FAKE_TESTS, FakeSuite
 
 from quiz_study import attribution, design, floor, why
 from quiz_study import variants as study_variants
+from suitebench import store
 from suitebench.errors import BenchError
 
 STEP_EFFECTS = {step: EFFECTS[step] for step in design.STEPS}
@@ -87,6 +88,14 @@ def test_one_value_per_process_over_the_tests_that_passed_everywhere():
     np.testing.assert_allclose(values.frame.set_index("repetition")["sum_s"].sort_index(), kept.sort_index())
     with pytest.raises(BenchError, match="no cell"):
         attribution.process_values(extra)
+
+
+def test_warm_up_tests_run_but_are_not_analysed():
+    timings = synthetic_timings(true_means(), repetitions=1, n_tests=3)
+    values = attribution.process_values(timings, tests=["t.py::test_1", "t.py::test_2"])
+    assert values.tests == ("t.py::test_1", "t.py::test_2") and (values.frame["n_tests"] == 2).all()
+    kept = timings[timings["test"] != "t.py::test_0"].groupby("repetition")["seconds"].sum()
+    np.testing.assert_allclose(values.frame.set_index("repetition")["sum_s"].sort_index(), kept.sort_index())
 
 
 def test_strata_weigh_each_test_by_its_categorys_size_in_the_suite():
@@ -226,8 +235,12 @@ def test_intervals_cover_with_heavy_tailed_process_noise():
 
 
 def _fake_collector(**_options) -> pd.DataFrame:
+    """The fake suite's tests, each after a warm-up test of its category (which the fake suite
+    does not time: the study must analyse the sampled tests alone)."""
+    rows = [(f"{t.split('::')[0]}::test_warm_up_{c}", c) for t, c in FAKE_TESTS]
+    tests = [row for pair in zip(rows, FAKE_TESTS) for row in pair]
     return pd.DataFrame(
-        {"test": [t for t, _ in FAKE_TESTS], "category": [c for _, c in FAKE_TESTS], "markers": [()] * 2}
+        {"test": [t for t, _ in tests], "category": [c for _, c in tests], "markers": [()] * len(tests)}
     )
 
 
@@ -282,6 +295,15 @@ def test_study_writes_one_run_per_part_and_every_table(fake_study):
     fit = result.tables["attribution_fit"]
     assert (fit["residual_df"] == 24).all() and (fit["processes_per_cell"] == "3").all()
     assert "stratified" in fit["weighting"].iloc[0]
+    subset = store.read_metadata(result.run_dirs["factorial"])["subset"]
+    assert subset["tests"] == [t for t, _ in FAKE_TESTS]
+    assert subset["warmup_tests"] == [f"{t.split('::')[0]}::test_warm_up_{c}" for t, c in FAKE_TESTS]
+    assert (
+        "each after an unmeasured warm-up test"
+        in result.tables["runs"].set_index("run_id").loc["main-why-factorial", "selection"]
+    )
+    # The floor measures the sampled tests, not their warm-ups.
+    assert set(store.read_metadata(result.run_dirs["floor"])["arguments"]["targets"]) == {t for t, _ in FAKE_TESTS}
 
 
 def test_study_recovers_the_fake_suites_effects_and_floor(fake_study):
@@ -349,3 +371,12 @@ def test_subset_is_stratified_and_selectable_with_k():
     assert subset.keyword == " or ".join(t.rsplit("::", 1)[1] for t in subset.tests)
     with pytest.raises(BenchError, match="middleware"):
         why.choose_subset(collected, per_category=1, seed=0)
+
+    # With warm-ups: the measured test has a selectable test of its category before it, which
+    # runs first (unmeasured); auth's only such pair is test_login_twice -> test_logout.
+    warmed = why.choose_subset(collected, per_category=1, seed=0, categories=["auth"], warm_up=True)
+    assert warmed.tests == ("test_a.py::test_logout",) and warmed.warmups == ("test_a.py::test_login_twice",)
+    assert warmed.keyword == "test_login_twice or test_logout"
+    assert warmed.describe()["warmup_tests"] == ["test_a.py::test_login_twice"]
+    with pytest.raises(BenchError, match="'jwt' has no two selectable tests"):
+        why.choose_subset(collected, per_category=1, seed=0, categories=["jwt"], warm_up=True)
