@@ -12,7 +12,7 @@ Sizes (`why_plan`):
   everything runs; no interval (one process per cell leaves no residual df).
 * standard (in the default report): the 12 cells x 3 processes, interleaved in random order,
   on a stratified sample of one test per category (7 tests, seeded, the strict-xfail tests
-  excluded), each run after an unmeasured warm-up test of its category (`choose_subset`), each
+  excluded), each run after two unmeasured warm-up tests of its category (`choose_subset`), each
   test weighted by its category's size in the suite so the time-weighted value
   estimates the whole suite's summed time; the floor on the same 7 tests (floor and
   transactional, 3 blocks). Forked processes: 36 + 42 processes in about half a minute, where
@@ -67,7 +67,8 @@ class WhyPlan:
 
     `tests_per_category`: the factorial's stratified sample (None: the whole suite);
     `categories`: the categories sampled (None: all); `forked`: processes forked from a
-    pre-imported interpreter (`quiz_study.forkserver`) instead of fresh interpreters.
+    pre-imported interpreter (`quiz_study.forkserver`) instead of fresh interpreters;
+    `warmup_tests`: unmeasured tests run before each sampled one (`choose_subset`).
     """
 
     size: str
@@ -80,6 +81,7 @@ class WhyPlan:
     categories: tuple[str, ...] | None = None
     sweep: scaling.Sweep | None = None
     sweep_repetitions: int = 0
+    warmup_tests: int = 2
     timeout_s: float = DEFAULT_TIMEOUT_S
     schedule: str = "random"
 
@@ -179,21 +181,21 @@ def choose_subset(
     per_category: int,
     seed: int | None,
     categories: Sequence[str] | None = None,
-    warm_up: bool = False,
+    warm_up: int = 0,
 ) -> Subset:
     """`per_category` tests drawn at random (`np.random.default_rng(seed)`) from each category's
     selectable tests (`selectable`), in collection order.
 
-    With `warm_up`, each drawn test is drawn from the tests that have a selectable test of their
-    category before them in collection order, and that predecessor runs first in the same
-    process, unmeasured (`Subset.warmups`): in a process of a few tests, the one-off costs of a
-    process (first login, first request, first SQL compilations) would otherwise fall on the
-    measured tests, which in a whole-suite run share them with ~190 others.
+    With `warm_up` = k, each test is drawn from the tests that have k selectable tests of their
+    category before them in collection order, and those k run first in the same process,
+    unmeasured (`Subset.warmups`): in a process of a few tests, the one-off costs of a process
+    (first login, first request, first SQL compilations) would otherwise fall on the measured
+    tests, which in a whole-suite run share them with ~190 others.
 
     Raises
     ------
     StudyError
-        A category asked for has no selectable test (with `warm_up`: fewer than two).
+        A category asked for has no more than `warm_up` selectable tests.
     """
     chosen_categories = list(categories) if categories is not None else list(dict.fromkeys(collected["category"]))
     strata = {c: int(n) for c, n in collected.groupby("category")["test"].count().items() if c in chosen_categories}
@@ -203,14 +205,17 @@ def choose_subset(
     warmups: set[str] = set()
     for category in chosen_categories:
         names = list(eligible.loc[eligible["category"] == category, "test"])
-        first = 1 if warm_up else 0
-        if len(names) <= first:
-            needed = "two selectable tests (one to warm up with)" if warm_up else "a test that can be selected"
-            raise StudyError(f"category {category!r} has no {needed} on its own with -k")
-        count = min(per_category, len(names) - first)
-        drawn = sorted(first + rng.choice(len(names) - first, size=count, replace=False))
+        if len(names) <= warm_up:
+            raise StudyError(
+                f"category {category!r} has no {warm_up + 1} tests that can be selected on their own with -k "
+                f"(each measured test runs after {warm_up} warm-up tests)"
+                if warm_up
+                else f"no test of category {category!r} can be selected on its own with -k"
+            )
+        count = min(per_category, len(names) - warm_up)
+        drawn = sorted(warm_up + rng.choice(len(names) - warm_up, size=count, replace=False))
         picked.update(names[i] for i in drawn)
-        warmups.update(names[i - 1] for i in drawn if warm_up)
+        warmups.update(names[j] for i in drawn for j in range(i - warm_up, i))
     warmups -= picked
     tests = tuple(t for t in collected["test"] if t in picked)
     run_first = tuple(t for t in collected["test"] if t in warmups)
@@ -349,7 +354,7 @@ def run_why_study(
                     per_category=plan.tests_per_category,
                     seed=seed,
                     categories=plan.categories,
-                    warm_up=True,
+                    warm_up=plan.warmup_tests,
                 )
                 selection = {"keyword": subset.keyword}
         result = _record(
@@ -516,7 +521,7 @@ def _selection_text(metadata: Mapping[str, object]) -> str:
     if subset:
         text = f"{len(subset.get('tests', []))} tests, stratified by category"
         if subset.get("warmup_tests"):
-            text += f", each after an unmeasured warm-up test of its category ({len(subset['warmup_tests'])} in all)"
+            text += f", each after unmeasured warm-up tests of its category ({len(subset['warmup_tests'])} in all)"
         return text
     return str(arguments.get("selection") or "whole suite")
 

@@ -235,10 +235,16 @@ def test_intervals_cover_with_heavy_tailed_process_noise():
 
 
 def _fake_collector(**_options) -> pd.DataFrame:
-    """The fake suite's tests, each after a warm-up test of its category (which the fake suite
+    """The fake suite's tests, each after two warm-up tests of its category (which the fake suite
     does not time: the study must analyse the sampled tests alone)."""
-    rows = [(f"{t.split('::')[0]}::test_warm_up_{c}", c) for t, c in FAKE_TESTS]
-    tests = [row for pair in zip(rows, FAKE_TESTS) for row in pair]
+    tests = [
+        row
+        for test, category in FAKE_TESTS
+        for row in (
+            *((f"{test.split('::')[0]}::test_warm_up_{category}_{k}", category) for k in (1, 2)),
+            (test, category),
+        )
+    ]
     return pd.DataFrame(
         {"test": [t for t, _ in tests], "category": [c for _, c in tests], "markers": [()] * len(tests)}
     )
@@ -297,9 +303,11 @@ def test_study_writes_one_run_per_part_and_every_table(fake_study):
     assert "stratified" in fit["weighting"].iloc[0]
     subset = store.read_metadata(result.run_dirs["factorial"])["subset"]
     assert subset["tests"] == [t for t, _ in FAKE_TESTS]
-    assert subset["warmup_tests"] == [f"{t.split('::')[0]}::test_warm_up_{c}" for t, c in FAKE_TESTS]
+    assert subset["warmup_tests"] == [
+        f"{t.split('::')[0]}::test_warm_up_{c}_{k}" for t, c in FAKE_TESTS for k in (1, 2)
+    ]
     assert (
-        "each after an unmeasured warm-up test"
+        "each after unmeasured warm-up tests"
         in result.tables["runs"].set_index("run_id").loc["main-why-factorial", "selection"]
     )
     # The floor measures the sampled tests, not their warm-ups.
@@ -374,9 +382,11 @@ def test_subset_is_stratified_and_selectable_with_k():
 
     # With warm-ups: the measured test has a selectable test of its category before it, which
     # runs first (unmeasured); auth's only such pair is test_login_twice -> test_logout.
-    warmed = why.choose_subset(collected, per_category=1, seed=0, categories=["auth"], warm_up=True)
+    warmed = why.choose_subset(collected, per_category=1, seed=0, categories=["auth"], warm_up=1)
     assert warmed.tests == ("test_a.py::test_logout",) and warmed.warmups == ("test_a.py::test_login_twice",)
     assert warmed.keyword == "test_login_twice or test_logout"
     assert warmed.describe()["warmup_tests"] == ["test_a.py::test_login_twice"]
-    with pytest.raises(BenchError, match="'jwt' has no two selectable tests"):
-        why.choose_subset(collected, per_category=1, seed=0, categories=["jwt"], warm_up=True)
+    with pytest.raises(BenchError, match="'jwt' has no 2 tests that can be selected"):
+        why.choose_subset(collected, per_category=1, seed=0, categories=["jwt"], warm_up=1)
+    with pytest.raises(BenchError, match="'auth' has no 3 tests .* after 2 warm-up tests"):
+        why.choose_subset(collected, per_category=1, seed=0, categories=["auth"], warm_up=2)
