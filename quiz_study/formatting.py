@@ -266,7 +266,9 @@ def format_reproducibility(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         text = f"Per test, {len(known) - len(apart)} of {len(known)} speedup intervals overlap with the previous run's"
         if len(apart):
             names = ", ".join(t.rsplit("::", 1)[-1] for t in apart["test"][:5])
-            text += f"; {len(apart)} {'does' if len(apart) == 1 else 'do'} NOT ({names}{', ...' if len(apart) > 5 else ''})"
+            text += (
+                f"; {len(apart)} {'does' if len(apart) == 1 else 'do'} NOT ({names}{', ...' if len(apart) > 5 else ''})"
+            )
         lines.append(text + ".")
     return lines
 
