@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from quiz_architectures.architectures import Switches, resolve
 from suitebench import runner
@@ -123,3 +124,19 @@ class FakeSuite(FakeProcesses):
         time = base * np.exp(self.log_shift(switches) - transactional)
         noise = np.exp(self.rng.normal(0, self.noise_sd))
         return float(time * noise + TABLE_COST_S[switches.isolation] * switches.extra_tables)
+
+
+def fake_collector(**_options) -> pd.DataFrame:
+    """The fake suite's tests, each after two warm-up tests of its category (which the fake suite
+    does not time: the study must analyse the sampled tests alone)."""
+    tests = [
+        row
+        for test, category in FAKE_TESTS
+        for row in (
+            *((f"{test.split('::')[0]}::test_warm_up_{category}_{k}", category) for k in (1, 2)),
+            (test, category),
+        )
+    ]
+    return pd.DataFrame(
+        {"test": [t for t, _ in tests], "category": [c for _, c in tests], "markers": [()] * len(tests)}
+    )

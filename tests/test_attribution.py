@@ -10,7 +10,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from fake_processes import EFFECTS, FAKE_TESTS, FakeSuite
+from fake_processes import EFFECTS, FAKE_TESTS, FakeSuite, fake_collector
 
 from quiz_study import attribution, design, floor, why
 from quiz_study import variants as study_variants
@@ -234,22 +234,6 @@ def test_intervals_cover_with_heavy_tailed_process_noise():
 # ---------------------------------------------------------------- the study, with a fake suite
 
 
-def _fake_collector(**_options) -> pd.DataFrame:
-    """The fake suite's tests, each after two warm-up tests of its category (which the fake suite
-    does not time: the study must analyse the sampled tests alone)."""
-    tests = [
-        row
-        for test, category in FAKE_TESTS
-        for row in (
-            *((f"{test.split('::')[0]}::test_warm_up_{category}_{k}", category) for k in (1, 2)),
-            (test, category),
-        )
-    ]
-    return pd.DataFrame(
-        {"test": [t for t, _ in tests], "category": [c for _, c in tests], "markers": [()] * len(tests)}
-    )
-
-
 @pytest.fixture(scope="module")
 def fake_study(tmp_path_factory):
     suite = FakeSuite(interactions={("storage", "isolation"): 0.3})
@@ -271,7 +255,7 @@ def fake_study(tmp_path_factory):
         main_run=main.run_dir,
         runner=functools.partial(study_variants.run_benchmark, executor=suite),
         floor_runner=functools.partial(floor.measure_floor, executor=suite),
-        collector=_fake_collector,
+        collector=fake_collector,
     )
     return result, output
 

@@ -91,7 +91,7 @@ class Server:
 @pytest.fixture(scope="module")
 def output_root(tmp_path_factory) -> Path:
     """A study output root with a synthetic main run and a why-study of fake processes (seconds, not minutes)."""
-    from fake_processes import FakeSuite
+    from fake_processes import FakeSuite, fake_collector
     from test_report import write_synthetic_run
 
     root = tmp_path_factory.mktemp("study-root")
@@ -103,6 +103,7 @@ def output_root(tmp_path_factory) -> Path:
         output_dir=runs,
         runner=functools.partial(study_variants.run_benchmark, executor=fake),
         floor_runner=functools.partial(floor.measure_floor, executor=fake),
+        collector=fake_collector,
     )
     return root
 
