@@ -442,21 +442,13 @@ def why_findings(tables: dict[str, pd.DataFrame]) -> list[str]:
                 + (", weighted to stand for the suite" if stratified else "")
                 + ")"
             )
-            if len(same_tests):
-                d = same_tests.iloc[0]
-                text += (
-                    f"; the main run measured {d.speedup:.2f}× on the same tests, same weights "
-                    f"({_finding_ci(d.speedup_ci_low, d.speedup_ci_high, '.2f')})"
-                )
-            if len(direct):
-                d = direct.iloc[0]
-                text += (
-                    f" and {d.speedup:.2f}× over the whole suite "
-                    f"({_finding_ci(d.speedup_ci_low, d.speedup_ci_high, '.2f')})"
-                    if len(same_tests)
-                    else f"; the main run measured {d.speedup:.2f}× over the whole suite "
-                    f"({_finding_ci(d.speedup_ci_low, d.speedup_ci_high, '.2f')})"
-                )
+            measured = [
+                f"{d.speedup:.2f}× {where} ({_finding_ci(d.speedup_ci_low, d.speedup_ci_high, '.2f')})"
+                for rows, where in ((same_tests, "on the same tests, same weights"), (direct, "over the whole suite"))
+                for d in rows.head(1).itertuples(index=False)
+            ]
+            if measured:
+                text += "; the main run measured " + " and ".join(measured)
             lines.append(text + ".")
     overall = tables.get("floor_overall", pd.DataFrame())
     categories = tables.get("floor_categories", pd.DataFrame())

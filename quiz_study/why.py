@@ -223,15 +223,20 @@ def choose_subset(
     return Subset(tests=tests, keyword=keyword, strata=strata, warmups=run_first)
 
 
-def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequence[str] = ()) -> list[str]:
-    """Node ids that passed in `variant` in a run, in the order of `categories` (then the rest)."""
+def measured_tests(run_dir: Path, *, variant: str = "baseline", categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Tests (columns test, category) that passed in `variant` in a run, in the order of
+    `categories` (then the rest); of a run that lists its sampled tests, only those (not the
+    warm-up tests that ran before them)."""
     run = store.load_run(run_dir)
     totals = run.measured_timings
     passed = totals[(totals["variant"] == variant) & (totals["phase"] == "total") & (totals["outcome"] == "passed")]
+    sampled = sampled_tests(run.metadata)
+    if sampled is not None:
+        passed = passed[passed["test"].isin(sampled)]
     found = passed.drop_duplicates("test")[["test", "category"]]
     rank = {category: i for i, category in enumerate(categories)}
     found = found.assign(rank=found["category"].map(rank).fillna(len(rank))).sort_values(["rank", "test"])
-    return list(found["test"])
+    return found[["test", "category"]].reset_index(drop=True)
 
 
 def _per_category(tests: pd.DataFrame, count: int) -> list[str]:
@@ -382,18 +387,7 @@ def run_why_study(
             run_dirs["floor"] = floor_dir
         else:
             if plan.tests_per_category is not None:
-                sampled = set(sampled_tests(store.read_metadata(run_dirs["factorial"])) or ())
-                measured = pd.DataFrame(
-                    {
-                        "test": [
-                            test
-                            for test in measured_tests(run_dirs["factorial"], categories=CATEGORIES)
-                            if not sampled or test in sampled
-                        ]
-                    }
-                )
-                categories = store.load_run(run_dirs["factorial"]).measured_timings.drop_duplicates("test")
-                measured["category"] = measured["test"].map(categories.set_index("test")["category"])
+                measured = measured_tests(run_dirs["factorial"], categories=CATEGORIES)
                 floor_tests = _per_category(measured, plan.floor_tests_per_category)
             else:
                 collected = collected if collected is not None else collect()
